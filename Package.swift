@@ -1,0 +1,104 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// One set of settings for every target: Swift 6 language mode (the tools
+/// version's default) plus the upcoming features we hold ourselves to.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "lessor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lessor", targets: ["lessor"]),
+        .library(name: "LessorRedis", targets: ["LessorRedis"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "LessorRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LessorCore",
+            dependencies: ["LessorRedis"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LessorHTTP",
+            dependencies: [
+                "LessorCore",
+                "LessorRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "lessor",
+            dependencies: [
+                "LessorHTTP",
+                "LessorRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "RedisWrapperBench",
+            dependencies: ["LessorRedis"],
+            path: "bench/RedisWrapperBench",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RedisServerHarness",
+            dependencies: [],
+            path: "Tests/RedisServerHarness",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LessorRedisTests",
+            dependencies: [
+                "LessorRedis",
+                "RedisServerHarness",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LessorHTTPTests",
+            dependencies: [
+                "LessorHTTP",
+                "LessorRedis",
+                "RedisServerHarness",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,76 @@
+/// The one error type of the Redis wrapper.
+///
+/// Callers switch on ``code``, never on ``message``: the message is for logs and may
+/// change. No message ever contains a password.
+public struct RedisError: Error, Sendable, CustomStringConvertible {
+    /// A stable, extensible error code.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Base: String, Sendable {
+            case connectionUnavailable
+            case connectionLost
+            case timeout
+            case serverError
+            case authenticationFailed
+            case protocolError
+            case unexpectedReply
+            case invalidURL
+            case invalidConfiguration
+            case shutdown
+        }
+
+        let base: Base
+
+        /// No connection could be had; the command was **not** sent, so retrying is safe.
+        public static var connectionUnavailable: Self { Self(base: .connectionUnavailable) }
+        /// The connection closed after the command was written: its outcome is unknown.
+        public static var connectionLost: Self { Self(base: .connectionLost) }
+        /// No reply came within the command timeout: its outcome is unknown.
+        public static var timeout: Self { Self(base: .timeout) }
+        /// Redis answered with an error reply (`-ERR ...`); the message is Redis's text.
+        public static var serverError: Self { Self(base: .serverError) }
+        /// AUTH was refused, or Redis wants a password the URL does not give.
+        public static var authenticationFailed: Self { Self(base: .authenticationFailed) }
+        /// The bytes from Redis were not valid RESP.
+        public static var protocolError: Self { Self(base: .protocolError) }
+        /// A reply did not have the shape the caller asked for.
+        public static var unexpectedReply: Self { Self(base: .unexpectedReply) }
+        /// A `redis://` URL could not be parsed.
+        public static var invalidURL: Self { Self(base: .invalidURL) }
+        /// A setting is out of range (pool size, timeouts, database index).
+        public static var invalidConfiguration: Self { Self(base: .invalidConfiguration) }
+        /// The client was shut down.
+        public static var shutdown: Self { Self(base: .shutdown) }
+
+        public var description: String { base.rawValue }
+    }
+
+    /// What went wrong, stable across releases.
+    public let code: Code
+    /// A human-readable explanation, safe to log.
+    public let message: String
+    /// Where the error was raised.
+    public let file: String
+    /// Where the error was raised.
+    public let line: Int
+
+    /// Creates an error.
+    /// - Parameters:
+    ///   - code: The stable code.
+    ///   - message: A human-readable explanation that contains no secret.
+    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.line = line
+    }
+
+    /// True when the command may or may not have run on the server: its connection
+    /// was lost or it timed out after being written. Such a command is never retried
+    /// by the wrapper; a caller that retries must know the command is idempotent.
+    public var isOutcomeUnknown: Bool { code == .connectionLost || code == .timeout }
+
+    /// True when Redis itself refused the command because the script cache lacks it.
+    var isNoScript: Bool { code == .serverError && message.hasPrefix("NOSCRIPT") }
+
+    public var description: String { "RedisError(\(code)): \(message)" }
+}

@@ -1,0 +1,303 @@
+import Foundation
+import LessorRedis
+import RedisServerHarness
+import Testing
+
+/// A client for a test server, with short timeouts so failures show quickly.
+func makeClient(
+    _ server: RedisServerProcess,
+    poolSize: Int = 2,
+    commandTimeout: Duration = .seconds(2),
+    configure: (inout RedisConfiguration) -> Void = { _ in }
+) throws -> RedisClient {
+    var configuration = try RedisConfiguration(url: server.url)
+    configuration.poolSize = poolSize
+    configuration.commandTimeout = commandTimeout
+    configuration.connectTimeout = .seconds(2)
+    configuration.reconnectBackoff = ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
+    configure(&configuration)
+    return try RedisClient(configuration: configuration)
+}
+
+@Suite("Redis client against a real redis-server", .timeLimit(.minutes(2)))
+struct RedisClientTests {
+    @Test func decodesEveryReplyType() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server)
+            defer { redis.shutDown() }
+            #expect(try await redis.send(RedisCommand("SET", key: "k", "v")) == .simpleString("OK"))
+            #expect(try await redis.send(RedisCommand("GET", key: "k")) == .bulkString(Array("v".utf8)))
+            #expect(try await redis.send(RedisCommand("GET", key: "missing")) == .null)
+            #expect(try await redis.send(RedisCommand("INCRBY", key: "n", -5)) == .integer(-5))
+            #expect(try await redis.send(RedisCommand("LRANGE", key: "empty", 0, -1)) == .array([]))
+            #expect(try await redis.send(RedisCommand("SET", key: "e", "")) == .simpleString("OK"))
+            #expect(try await redis.send(RedisCommand("GET", key: "e")) == .bulkString([]))
+            let nested = try await redis.send(RedisCommand("EVAL", "return {1, {'a', {2, redis.error_reply('ERR inner')}}, redis.status_reply('FINE')}", 0))
+            #expect(nested == .array([.integer(1), .array([.bulkString([97]), .array([.integer(2), .error("ERR inner")])]), .simpleString("FINE")]))
+            #expect(try await redis.send(RedisCommand("GET", key: "k"), as: String.self) == "v")
+            #expect(try await redis.send(RedisCommand("GET", key: "missing"), as: String?.self) == nil)
+            #expect(try await redis.send(RedisCommand("INCR", key: "n"), as: Int.self) == -4)
+            await #expect(throws: RedisError.self) { try await redis.send(RedisCommand("GET", key: "k"), as: [String].self) }
+        }
+    }
+
+    @Test func errorRepliesAreThrownWithRedisText() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server)
+            defer { redis.shutDown() }
+            do throws(RedisError) {
+                try await redis.send(RedisCommand("NOSUCHCOMMAND", "x"))
+                Issue.record("an error reply must throw")
+            } catch {
+                #expect(error.code == .serverError)
+                #expect(error.message.hasPrefix("ERR unknown command"))
+                #expect(!error.isOutcomeUnknown)
+            }
+            // The connection stays usable after an error reply.
+            #expect(await redis.ping())
+        }
+    }
+
+    @Test func argumentsAndValuesAreBinarySafe() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server)
+            defer { redis.shutDown() }
+            let key: [UInt8] = [0x6B, 0x00, 0xFF, 0x0D, 0x0A]
+            let value: [UInt8] = [0x00, 0xC3, 0x28, 0xFE, 0x0A, 0x0D, 0x00]
+            try await redis.send(RedisCommand("SET", key: key, value))
+            #expect(try await redis.send(RedisCommand("GET", key: key)) == .bulkString(value))
+            #expect(try await redis.send(RedisCommand("STRLEN", key: key)) == .integer(Int64(value.count)))
+            #expect(try await redis.send(RedisCommand("GET", key: Array(key.prefix(1)))) == .null)
+        }
+    }
+
+    @Test func tenThousandConcurrentCommandsEachGetTheirOwnReply() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server, poolSize: 4)
+            defer { redis.shutDown() }
+            let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+                for task in 0..<100 {
+                    group.addTask {
+                        var wrong = 0
+                        for index in 0..<100 {
+                            let token = "t\(task)-\(index)-\(UInt64.random(in: 0...UInt64.max))"
+                            if try await redis.send(RedisCommand("ECHO", token)) != .bulkString(Array(token.utf8)) { wrong += 1 }
+                        }
+                        return wrong
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(mismatches == 0)
+            // Every command reached Redis once: the ECHO count in commandstats is exact.
+            let stats = try await redis.send(RedisCommand("INFO", "commandstats"), as: String.self)
+            #expect(stats.contains("cmdstat_echo:calls=10000,"))
+        }
+    }
+
+    @Test func aStalledServerTimesOutWithinTheCommandTimeout() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server, commandTimeout: .milliseconds(300))
+            defer { redis.shutDown() }
+            #expect(await redis.ping())
+            server.pause()
+            defer { server.resume() }
+            let clock = ContinuousClock()
+            let started = clock.now
+            do throws(RedisError) {
+                try await redis.send(RedisCommand("SET", key: "k", "v"))
+                Issue.record("a frozen server cannot answer")
+            } catch {
+                #expect(error.code == .timeout)
+                #expect(error.isOutcomeUnknown)
+                #expect(error.message.contains("outcome unknown"))
+            }
+            let elapsed = clock.now - started
+            #expect(elapsed >= .milliseconds(300))
+            #expect(elapsed < .seconds(5), "took \(elapsed)")
+            server.resume()
+            // Fresh connections serve once the server is back.
+            try await eventually { await redis.ping() }
+        }
+    }
+
+    @Test func debugSleepTimesOutAndTheClientRecovers() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server, poolSize: 1, commandTimeout: .milliseconds(200))
+            defer { redis.shutDown() }
+            do throws(RedisError) {
+                try await redis.send(RedisCommand("DEBUG", "SLEEP", "1"))
+                Issue.record("DEBUG SLEEP 1 outlives a 200 ms timeout")
+            } catch {
+                #expect(error.code == .timeout)
+            }
+            try await eventually { await redis.ping() }
+        }
+    }
+
+    @Test func aConnectionKilledMidCommandReportsOutcomeUnknown() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server, poolSize: 1, commandTimeout: .seconds(10))
+            defer { redis.shutDown() }
+            #expect(await redis.ping())
+            async let blocked = capture { () async throws(RedisError) in try await redis.send(RedisCommand("BLPOP", key: "never", 5)) }
+            try await eventually { try await server.cli("CLIENT", "LIST").contains("cmd=blpop") }
+            try await server.cli("CLIENT", "KILL", "TYPE", "normal")
+            switch await blocked {
+            case .success(let reply): Issue.record("the connection was killed, yet got \(reply)")
+            case .failure(let error):
+                #expect(error.code == .connectionLost)
+                #expect(error.isOutcomeUnknown)
+            }
+            // Not retried behind our back: BLPOP ran exactly once.
+            let stats = try await redis.send(RedisCommand("INFO", "commandstats"), as: String.self)
+            #expect(stats.contains("cmdstat_blpop:calls=1,"))
+        }
+    }
+
+    @Test func reconnectsAfterTheServerRestartsOnTheSamePort() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server)
+            defer { redis.shutDown() }
+            try await redis.send(RedisCommand("SET", key: "before", "1"))
+            await server.stop()
+            do throws(RedisError) {
+                try await redis.send(RedisCommand("PING"))
+                Issue.record("the server is down")
+            } catch {
+                #expect([.connectionUnavailable, .connectionLost].contains(where: { $0 == error.code }))
+            }
+            // While it is down, commands fail fast instead of hanging.
+            let clock = ContinuousClock()
+            let started = clock.now
+            #expect(await !redis.ping())
+            #expect(clock.now - started < .seconds(3))
+            try await server.restart()
+            try await eventually { await redis.ping() }
+            #expect(try await redis.send(RedisCommand("GET", key: "before")) == .null)  // a fresh, empty server
+        }
+    }
+
+    @Test func nothingListeningFailsFastAsUnavailable() async throws {
+        let port = try freeLoopbackPort()
+        var configuration = RedisConfiguration(host: "127.0.0.1", port: port)
+        configuration.poolSize = 1
+        let redis = try RedisClient(configuration: configuration)
+        defer { redis.shutDown() }
+        do throws(RedisError) {
+            try await redis.send(RedisCommand("PING"))
+            Issue.record("nothing listens on \(port)")
+        } catch {
+            #expect(error.code == .connectionUnavailable)
+            #expect(error.message.contains("127.0.0.1:\(port)"))
+            #expect(!error.isOutcomeUnknown)
+        }
+    }
+
+    @Test func scriptsRecoverFromNoScript() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server)
+            defer { redis.shutDown() }
+            let script = RedisScript(source: "redis.call('INCRBY', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])")
+            #expect(try await redis.evaluate(script, keys: ["counter"], arguments: [2]) == .bulkString(Array("2".utf8)))
+            #expect(try await server.cli("SCRIPT", "EXISTS", script.sha1) == "1")
+            try await server.cli("SCRIPT", "FLUSH")
+            #expect(try await server.cli("SCRIPT", "EXISTS", script.sha1) == "0")
+            #expect(try await redis.evaluate(script, keys: ["counter"], arguments: [3]) == .bulkString(Array("5".utf8)))
+            #expect(try await server.cli("SCRIPT", "EXISTS", script.sha1) == "1")
+            // Redis hashes the same bytes to the same SHA1 we computed.
+            #expect(try await server.cli("SCRIPT", "LOAD", script.source) == script.sha1)
+            // A failing script is an error reply, thrown as serverError, not retried.
+            let failing = RedisScript(source: "return redis.error_reply('LESSOR boom')")
+            await #expect(throws: RedisError.self) { try await redis.evaluate(failing) }
+        }
+    }
+
+    @Test func authFailuresSayWhatHappenedWithoutThePassword() async throws {
+        try await withRedisServer(["--requirepass", "right-password"]) { server in
+            let wrong = try makeClient(server) { $0.password = "wrong-password" }
+            defer { wrong.shutDown() }
+            do throws(RedisError) {
+                try await wrong.send(RedisCommand("PING"))
+                Issue.record("a wrong password must be refused")
+            } catch {
+                #expect(error.code == .authenticationFailed)
+                #expect(error.message.contains("AUTH"))
+                #expect(error.message.contains("WRONGPASS") || error.message.contains("invalid password"))
+                #expect(!error.message.contains("wrong-password"))
+            }
+            let none = try makeClient(server)
+            defer { none.shutDown() }
+            do throws(RedisError) {
+                try await none.send(RedisCommand("PING"))
+                Issue.record("a missing password must be refused")
+            } catch {
+                #expect(error.code == .authenticationFailed)
+                #expect(error.message.contains("requires a password"))
+            }
+            let right = try RedisClient(configuration: try RedisConfiguration(url: "redis://:right-password@127.0.0.1:\(server.port)/2"))
+            defer { right.shutDown() }
+            try await right.send(RedisCommand("SET", key: "in-db-2", "yes"))
+            #expect(try await server.cli("-a", "right-password", "--no-auth-warning", "-n", "2", "GET", "in-db-2") == "yes")
+            #expect(try await server.cli("-a", "right-password", "--no-auth-warning", "-n", "0", "EXISTS", "in-db-2") == "0")
+        }
+    }
+
+    @Test func aclUserAndPassword() async throws {
+        try await withRedisServer { server in
+            try await server.cli("ACL", "SETUSER", "lessor", "on", ">pa:ss@word", "~*", "+@all")
+            let redis = try RedisClient(configuration: try RedisConfiguration(url: "redis://lessor:pa%3Ass%40word@127.0.0.1:\(server.port)"))
+            defer { redis.shutDown() }
+            #expect(try await redis.send(RedisCommand("ACL", "WHOAMI"), as: String.self) == "lessor")
+            #expect(try await server.cli("CLIENT", "LIST").contains("name=lessor"))
+        }
+    }
+
+    @Test func aDatabaseOutOfRangeIsAConfigurationError() async throws {
+        try await withRedisServer { server in
+            let redis = try RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)/99"))
+            defer { redis.shutDown() }
+            do throws(RedisError) {
+                try await redis.send(RedisCommand("PING"))
+                Issue.record("database 99 does not exist")
+            } catch {
+                #expect(error.code == .invalidConfiguration)
+                #expect(error.message.contains("SELECT 99"))
+            }
+        }
+    }
+
+    @Test func shutDownRefusesLaterCommands() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server)
+            #expect(await redis.ping())
+            redis.shutDown()
+            do throws(RedisError) {
+                try await redis.send(RedisCommand("PING"))
+                Issue.record("shut down")
+            } catch {
+                #expect([.shutdown, .connectionUnavailable, .connectionLost].contains(where: { $0 == error.code }))
+            }
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms for at most `limit`; fails the test if it never holds.
+func eventually(
+    within limit: Duration = .seconds(10),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + limit
+    while clock.now < deadline {
+        if (try? await condition()) == true { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("condition did not hold within \(limit)", sourceLocation: sourceLocation)
+}
+
+/// The outcome of a call as a value, so it can cross an `async let`.
+func capture<T: Sendable>(_ body: () async throws(RedisError) -> T) async -> Result<T, RedisError> {
+    do throws(RedisError) { return .success(try await body()) } catch { return .failure(error) }
+}
