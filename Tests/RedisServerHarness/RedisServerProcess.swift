@@ -14,15 +14,13 @@ public final class RedisServerProcess: Sendable {
     /// Its working directory (log file: `redis.log`).
     public let directory: URL
     private let extraArguments: [String]
-    /// The server's pid while it runs; spawned and reaped by hand (posix_spawn/waitpid), because
-    /// Foundation's `Process.waitUntilExit` was seen taking seconds to notice an exit here.
-    private let pid: Mutex<pid_t?>
+    private let child: Mutex<ChildProcess?>
 
     private init(port: Int, directory: URL, extraArguments: [String]) {
         self.port = port
         self.directory = directory
         self.extraArguments = extraArguments
-        self.pid = Mutex(nil)
+        self.child = Mutex(nil)
     }
 
     /// Starts a server on a free port and waits until it accepts connections.
@@ -61,13 +59,12 @@ public final class RedisServerProcess: Sendable {
             "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
             "--enable-debug-command", "local",
         ] + extraArguments
-        let pid = try spawn(arguments)
-        self.pid.withLock { $0 = pid }
+        let child = try ChildProcess(arguments)
+        self.child.withLock { $0 = child }
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
-                self.pid.withLock { $0 = nil }
+            if child.exitStatus() != nil {
+                self.child.withLock { $0 = nil }
                 throw HarnessError("redis-server exited at start: \(log.suffix(500))")
             }
             if Self.acceptsConnections(port: port) { return }
@@ -82,19 +79,11 @@ public final class RedisServerProcess: Sendable {
     }
 
     private func stopBlocking() {
-        guard let pid = self.pid.withLock({ current -> pid_t? in
+        let child = self.child.withLock { current -> ChildProcess? in
             defer { current = nil }
             return current
-        }) else { return }
-        kill(pid, SIGCONT)  // a paused server cannot act on SIGTERM
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        for _ in 0..<500 {  // 5 s to shut down, then SIGKILL
-            if waitpid(pid, &status, WNOHANG) == pid { return }
-            usleep(10_000)
         }
-        kill(pid, SIGKILL)
-        waitpid(pid, &status, 0)
+        child?.terminate()
     }
 
     /// Stops the server and starts it again on the same port (an empty dataset).
@@ -116,7 +105,7 @@ public final class RedisServerProcess: Sendable {
     public func resume() { signal(SIGCONT) }
 
     private func signal(_ number: Int32) {
-        if let pid = pid.withLock({ $0 }) { kill(pid, number) }
+        child.withLock { $0?.signal(number) }
     }
 
     /// Stops the server and removes its directory.
@@ -152,7 +141,7 @@ public final class RedisServerProcess: Sendable {
 
     deinit {
         // A test that forgot ``remove()``: do not leave a server behind, but do not wait either.
-        if let pid = pid.withLock({ $0 }) { kill(pid, SIGKILL) }
+        child.withLock { $0?.signal(SIGKILL) }
     }
 }
 
@@ -225,33 +214,4 @@ private func loopback(port: Int) -> sockaddr_in {
     address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     return address
-}
-
-/// Starts a program found on PATH with stdin, stdout and stderr on /dev/null.
-private func spawn(_ arguments: [String]) throws -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    for fd in Int32(0)...2 {
-        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
-    }
-    // The spawning thread may block signals (Dispatch's threads do) and children inherit the
-    // mask: without a clean one, redis-server would never see SIGTERM.
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var emptyMask = sigset_t()
-    sigemptyset(&emptyMask)
-    posix_spawnattr_setsigmask(&attributes, &emptyMask)
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    for number in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, number) }
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let status = posix_spawnp(&pid, arguments[0], &actions, &attributes, &argv, environ)
-    guard status == 0 else { throw HarnessError("cannot start \(arguments[0]): \(String(cString: strerror(status)))") }
-    return pid
 }

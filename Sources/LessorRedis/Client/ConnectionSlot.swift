@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import Synchronization
 
@@ -94,10 +95,12 @@ final class ConnectionSlot: Sendable {
     private let state = Mutex(ConnectionSlotState<RedisConnection>())
     private let configuration: RedisConfiguration
     private let eventLoop: any EventLoop
+    private let logger: Logger
 
-    init(configuration: RedisConfiguration, eventLoop: any EventLoop) {
+    init(configuration: RedisConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
         self.eventLoop = eventLoop
+        self.logger = logger
     }
 
     var isReady: Bool { state.withLock { $0.isReady } }
@@ -152,13 +155,26 @@ final class ConnectionSlot: Sendable {
                     promise.fail(RedisError(.shutdown, "the Redis client is shut down"))
                     return
                 }
+                self.logger.debug("redis connected", metadata: ["redis.endpoint": "\(self.configuration.endpointDescription)"])
                 connection.channel.closeFuture.whenComplete { _ in
-                    self.state.withLock { $0.closed(connection) }
+                    let dropped = self.state.withLock { slot -> Bool in
+                        guard slot.isReady else { return false }
+                        slot.closed(connection)
+                        return !slot.isReady
+                    }
+                    if dropped { self.logger.warning("redis connection closed", metadata: ["redis.endpoint": "\(self.configuration.endpointDescription)"]) }
                 }
                 promise.succeed(connection)
             case .failure(let error):
                 let redisError = error as? RedisError ?? RedisError(.connectionUnavailable, "cannot connect to Redis: \(error)")
-                self.state.withLock { $0.connectFailed(redisError, now: .now(), backoff: self.configuration.reconnectBackoff) }
+                let failures = self.state.withLock { slot in
+                    slot.connectFailed(redisError, now: .now(), backoff: self.configuration.reconnectBackoff)
+                    return slot.consecutiveFailures
+                }
+                // The first failure and then every tenth, so a long outage does not flood the log.
+                if failures % 10 == 1 {
+                    self.logger.warning("redis connect failed", metadata: ["redis.error": "\(redisError.message)", "redis.failures": "\(failures)"])
+                }
                 promise.fail(redisError)
             }
         }

@@ -34,7 +34,7 @@ public final class RedisClient: Sendable, Service {
         self.configuration = configuration
         self.logger = logger
         self.slots = (0..<configuration.poolSize).map { _ in
-            ConnectionSlot(configuration: configuration, eventLoop: eventLoopGroup.next())
+            ConnectionSlot(configuration: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
         }
     }
 

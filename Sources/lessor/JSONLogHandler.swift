@@ -1,0 +1,26 @@
+import Foundation
+import Logging
+
+/// One JSON object per line on standard error: `ts`, `level`, `logger`, `msg`, then metadata.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var fields: [String: String] = [:]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = "\(value)" }
+        fields["ts"] = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        fields["level"] = event.level.rawValue
+        fields["logger"] = label
+        fields["msg"] = "\(event.message)"
+        guard var line = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
+        line.append(UInt8(ascii: "\n"))
+        FileHandle.standardError.write(line)
+    }
+}

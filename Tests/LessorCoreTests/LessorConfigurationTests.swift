@@ -1,0 +1,96 @@
+import LessorCore
+import LessorRedis
+import Testing
+
+@Suite("Front-node configuration from LESSOR_* values")
+struct LessorConfigurationTests {
+    @Test func defaultsMatchTheContract() throws {
+        let configuration = try LessorConfiguration([:])
+        #expect(configuration.redis.host == "127.0.0.1")
+        #expect(configuration.redis.port == 6379)
+        #expect(configuration.namespace == "lessor")
+        #expect(configuration.port == 8080)
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.defaultLeaseTTL == .seconds(60))
+        #expect(configuration.workerPresenceTTL == .seconds(90))
+        #expect(configuration.adminToken == nil)
+    }
+
+    @Test func everySettingIsRead() throws {
+        let configuration = try LessorConfiguration([
+            "LESSOR_REDIS_URL": "redis://:pw@10.0.0.5:6380/2",
+            "LESSOR_REDIS_POOL_SIZE": "8",
+            "LESSOR_REDIS_CONNECT_TIMEOUT_MS": "500",
+            "LESSOR_REDIS_COMMAND_TIMEOUT_MS": "750",
+            "LESSOR_NAMESPACE": "staging.lessor-1",
+            "LESSOR_HOST": "::1",
+            "LESSOR_PORT": "9090",
+            "LESSOR_ADMIN_TOKEN": "admin-secret",
+            "LESSOR_DEFAULT_TTL_SECONDS": "120",
+            "LESSOR_WORKER_TTL_SECONDS": "30",
+            "LESSOR_LOG_FORMAT": "JSON",
+            "LESSOR_LOG_LEVEL": "debug",
+            "PATH": "/usr/bin",
+        ])
+        #expect(configuration.redis.host == "10.0.0.5")
+        #expect(configuration.redis.port == 6380)
+        #expect(configuration.redis.database == 2)
+        #expect(configuration.redis.password == "pw")
+        #expect(configuration.redis.poolSize == 8)
+        #expect(configuration.redis.connectTimeout == .milliseconds(500))
+        #expect(configuration.redis.commandTimeout == .milliseconds(750))
+        #expect(configuration.namespace == "staging.lessor-1")
+        #expect(configuration.host == "::1")
+        #expect(configuration.port == 9090)
+        #expect(configuration.adminToken == "admin-secret")
+        #expect(configuration.defaultLeaseTTL == .seconds(120))
+        #expect(configuration.workerPresenceTTL == .seconds(30))
+        #expect(configuration.logFormat == .json)
+        #expect(configuration.logLevel == "debug")
+    }
+
+    @Test(arguments: [("5", 10), ("10", 10), ("600", 600), ("601", 600), ("100000", 600)])
+    func defaultTTLIsClamped(value: String, seconds: Int) throws {
+        let configuration = try LessorConfiguration(["LESSOR_DEFAULT_TTL_SECONDS": value])
+        #expect(configuration.defaultLeaseTTL == .seconds(seconds))
+    }
+
+    @Test func emptyValuesCountAsUnset() throws {
+        let configuration = try LessorConfiguration(["LESSOR_PORT": "", "LESSOR_ADMIN_TOKEN": ""])
+        #expect(configuration.port == 8080)
+        #expect(configuration.adminToken == nil)
+    }
+
+    @Test(arguments: [
+        ("LESSOR_PORT", "0", "from 1 to 65535"),
+        ("LESSOR_PORT", "eighty", "whole number"),
+        ("LESSOR_DEFAULT_TTL_SECONDS", "-5", "whole number"),
+        ("LESSOR_DEFAULT_TTL_SECONDS", "1.5", "whole number"),
+        ("LESSOR_REDIS_URL", "http://x", "redis://"),
+        ("LESSOR_REDIS_POOL_SIZE", "0", "from 1 to 64"),
+        ("LESSOR_NAMESPACE", "a{b}", "A-Z"),
+        ("LESSOR_NAMESPACE", "has space", "A-Z"),
+        ("LESSOR_LOG_FORMAT", "xml", "text or json"),
+        ("LESSOR_LOG_LEVEL", "loud", "must be one of"),
+        ("LESSOR_REDIS_CLUSTER", "127.0.0.1:7000", "not supported"),
+        ("LESSOR_PROT", "8080", "is not a Lessor setting"),
+    ])
+    func badValuesNameTheirVariableAndFlag(variable: String, value: String, expected: String) {
+        do {
+            _ = try LessorConfiguration([variable: value])
+            Issue.record("\(variable)=\(value) was accepted")
+        } catch {
+            #expect(error.variable == variable)
+            #expect(error.description.contains(expected), "\(error)")
+            #expect(error.description.hasPrefix(variable))
+        }
+    }
+
+    @Test func flagsAreDerivedFromVariables() {
+        let flags = LessorConfiguration.settings.map(\.flag)
+        #expect(flags.contains("--redis-url"))
+        #expect(flags.contains("--default-ttl-seconds"))
+        #expect(Set(flags).count == flags.count)
+        #expect(ConfigurationError(variable: "LESSOR_PORT", message: "x").description == "LESSOR_PORT (--port) x")
+    }
+}

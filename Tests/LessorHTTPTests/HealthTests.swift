@@ -1,0 +1,85 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LessorHTTP
+import LessorRedis
+import RedisServerHarness
+import Testing
+
+@Suite("healthz, readyz and request ids", .timeLimit(.minutes(2)))
+struct HealthTests {
+    func client(_ server: RedisServerProcess) throws -> RedisClient {
+        var configuration = try RedisConfiguration(url: server.url)
+        configuration.commandTimeout = .milliseconds(500)
+        configuration.reconnectBackoff = ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
+        return try RedisClient(configuration: configuration)
+    }
+
+    @Test func healthzAndReadyzFollowRedis() async throws {
+        try await withRedisServer { server in
+            let redis = try client(server)
+            defer { redis.shutDown() }
+            let app = Application(router: buildRouter(redis: redis))
+            try await app.test(.router) { http in
+                try await http.execute(uri: "/healthz", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
+                    #expect(response.headers[.contentType] == "application/json; charset=utf-8")
+                }
+                try await http.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+                await server.stop()
+                try await http.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(String(buffer: response.body) == #"{"status":"unavailable"}"#)
+                }
+                try await http.execute(uri: "/healthz", method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+                try await server.restart()
+                var ready = false
+                for _ in 0..<100 where !ready {
+                    try await http.execute(uri: "/readyz", method: .get) { response in ready = response.status == .ok }
+                    if !ready { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(ready, "readyz must recover once Redis is back")
+            }
+        }
+    }
+
+    @Test func requestIDsAreEchoedOrMinted() async throws {
+        try await withRedisServer { server in
+            let redis = try client(server)
+            defer { redis.shutDown() }
+            let app = Application(router: buildRouter(redis: redis))
+            try await app.test(.router) { http in
+                try await http.execute(uri: "/healthz", method: .get, headers: [.requestID: "req-123_abc"]) { response in
+                    #expect(response.headers[.requestID] == "req-123_abc")
+                }
+                try await http.execute(uri: "/healthz", method: .get) { response in
+                    let id = try #require(response.headers[.requestID])
+                    #expect(UUID(uuidString: id) != nil)
+                }
+                try await http.execute(uri: "/healthz", method: .get, headers: [.requestID: String(repeating: "x", count: 129)]) { response in
+                    #expect(response.headers[.requestID]?.count == 36)
+                }
+                try await http.execute(uri: "/no-such-route", method: .get, headers: [.requestID: "r-404"]) { response in
+                    #expect(response.status == .notFound)
+                    #expect(response.headers[.requestID] == "r-404")
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("abc", "abc"), ("", nil), ("has space", nil), ("tab\there", nil), ("ünï", nil),
+        (String(repeating: "a", count: 128), String(repeating: "a", count: 128)),
+    ] as [(String, String?)])
+    func requestIDRules(header: String, kept: String?) {
+        let id = RequestIDMiddleware<BasicRequestContext>.requestID(from: header)
+        if let kept { #expect(id == kept) } else { #expect(id != header && id.count == 36) }
+    }
+}
