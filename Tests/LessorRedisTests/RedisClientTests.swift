@@ -121,6 +121,29 @@ struct RedisClientTests {
         }
     }
 
+    @Test func aServerThatAcceptsButNeverAnswersIsUnavailableNotUnknown() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server, poolSize: 1) { $0.connectTimeout = .milliseconds(300) }
+            defer { redis.shutDown() }
+            server.pause()  // the kernel still accepts TCP connections; the handshake gets no reply
+            defer { server.resume() }
+            let clock = ContinuousClock()
+            let started = clock.now
+            do throws(RedisError) {
+                try await redis.send(RedisCommand("SET", key: "k", "v"))
+                Issue.record("a frozen server cannot complete the handshake")
+            } catch {
+                #expect(error.code == .connectionUnavailable)
+                #expect(!error.isOutcomeUnknown)
+                #expect(error.message.contains("handshake"))
+            }
+            #expect(clock.now - started < .seconds(5))
+            server.resume()
+            try await eventually { await redis.ping() }
+            #expect(try await redis.send(RedisCommand("EXISTS", key: "k")) == .integer(0))
+        }
+    }
+
     @Test func debugSleepTimesOutAndTheClientRecovers() async throws {
         try await withRedisServer { server in
             let redis = try makeClient(server, poolSize: 1, commandTimeout: .milliseconds(200))

@@ -178,8 +178,21 @@ public struct HarnessError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago (the kernel picks it).
+/// Ports this test process has handed out. Tests stop servers and restart them on the same
+/// port while other tests run in parallel; never handing a port out twice keeps a parallel
+/// test from starting its server on a port that is only free for a moment.
+private let handedOutPorts = Mutex(Set<Int>())
+
+/// A port on 127.0.0.1 that was free a moment ago and that no other test of this process got.
 public func freeLoopbackPort() throws -> Int {
+    for _ in 0..<100 {
+        let port = try kernelChosenPort()
+        if handedOutPorts.withLock({ $0.insert(port).inserted }) { return port }
+    }
+    throw HarnessError("no unused loopback port found")
+}
+
+private func kernelChosenPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HarnessError("socket() failed") }
     defer { close(fd) }

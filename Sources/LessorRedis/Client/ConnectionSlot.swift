@@ -181,6 +181,13 @@ final class ConnectionSlot: Sendable {
         return promise.futureResult
     }
 
+    /// Drops a connection found dead before its socket's close was noticed, so the next
+    /// caller reconnects instead of picking it again.
+    func discard(_ connection: RedisConnection) {
+        state.withLock { $0.closed(connection) }
+        connection.close()
+    }
+
     /// Closes the connection and refuses further use.
     func shutDown() {
         let connection = state.withLock { $0.shutDown() }

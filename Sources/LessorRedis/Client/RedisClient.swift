@@ -46,17 +46,26 @@ public final class RedisClient: Sendable, Service {
     @discardableResult
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
         let bytes = command.encoded()
-        let connection = try await connection()
-        let reply: RESPValue
-        do {
-            reply = try await connection.send(bytes, timeout: configuration.commandTimeout).get()
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw RedisError(.connectionLost, "Redis command failed: \(error); outcome unknown")
+        // A connection can die between being picked and being written to. A command that was
+        // never written is sent once more on a fresh connection; a written one never is.
+        for attempt in 1...2 {
+            let (slot, connection) = try await connection()
+            let reply: RESPValue
+            do {
+                reply = try await connection.send(bytes, timeout: configuration.commandTimeout).get()
+            } catch let error as RedisError {
+                if error.code == .connectionUnavailable, attempt == 1 {
+                    slot.discard(connection)
+                    continue
+                }
+                throw error
+            } catch {
+                throw RedisError(.connectionLost, "Redis command failed: \(error); outcome unknown")
+            }
+            if case .error(let message) = reply { throw RedisError(.serverError, message) }
+            return reply
         }
-        if case .error(let message) = reply { throw RedisError(.serverError, message) }
-        return reply
+        preconditionFailure("unreachable: the last attempt returns or throws")
     }
 
     /// Sends one command and decodes its reply.
@@ -76,16 +85,17 @@ public final class RedisClient: Sendable, Service {
 
     /// A connection for the next command: round-robin over ready connections, so concurrent
     /// callers spread over the pool and each connection pipelines its share.
-    private func connection() async throws(RedisError) -> RedisConnection {
+    private func connection() async throws(RedisError) -> (ConnectionSlot, RedisConnection) {
         let first = nextSlot.add(1, ordering: .relaxed).oldValue
         let count = slots.count
         for offset in 0..<count {
             let slot = slots[(first &+ offset) % count]
-            if slot.isReady { return try await slot.connection() }
+            if slot.isReady { return (slot, try await slot.connection()) }
             slot.warmUp()
         }
         // Nothing ready: wait for (or fail fast on) the slot whose turn it is.
-        return try await slots[first % count].connection()
+        let slot = slots[first % count]
+        return (slot, try await slot.connection())
     }
 
     /// Keeps the pool open until graceful shutdown or cancellation, then closes it.

@@ -86,6 +86,11 @@ final class RedisConnection: Sendable {
         return connected.flatMap { connection in
             connection.handshake(configuration).map { connection }.flatMapErrorThrowing { error in
                 connection.close()
+                // The caller's own command was never sent: a handshake that timed out or lost
+                // its connection makes Redis unavailable, not the command's outcome unknown.
+                guard let error = error as? RedisError, !error.isOutcomeUnknown else {
+                    throw RedisError(.connectionUnavailable, "Redis at \(endpoint) did not complete the handshake: \(error)")
+                }
                 throw error
             }
         }

@@ -92,15 +92,6 @@ extension Optional: RESPDecodable where Wrapped: RESPDecodable {
 }
 
 extension RESPValue {
-    /// The reply's bytes when it is a bulk or simple string.
-    public var bytes: [UInt8]? {
-        switch self {
-        case .bulkString(let bytes): return bytes
-        case .simpleString(let text): return Array(text.utf8)
-        default: return nil
-        }
-    }
-
     /// A short name of the reply's kind, for error messages.
     var kind: String {
         switch self {
