@@ -45,7 +45,18 @@ let package = Package(
         .target(
             name: "LessorCore",
             dependencies: ["LessorRedis"],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedLuaScripts"]
+        ),
+        .executableTarget(
+            name: "EmbedLua",
+            path: "Plugins/EmbedLua",
             swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "EmbedLuaScripts",
+            capability: .buildTool(),
+            dependencies: ["EmbedLua"]
         ),
         .target(
             name: "LessorHTTP",
@@ -92,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LessorCoreTests",
-            dependencies: ["LessorCore", "LessorRedis"],
+            dependencies: ["LessorCore", "LessorRedis", "RedisServerHarness"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,30 @@
+/// Redis key names: an interface, because SREs read them with `redis-cli`.
+///
+/// Every key of one environment carries the environment id as its hash tag
+/// (`lessor:{env_X}:...`), so one script touches one cluster slot. The scripts derive the
+/// other keys of an environment from the prefix of ``environment(_:)``.
+public struct KeySpace: Sendable, Equatable {
+    /// The prefix of every key (`LESSOR_NAMESPACE`).
+    public let namespace: String
+
+    /// Creates a key space.
+    /// - Parameter namespace: The prefix, without a trailing colon.
+    public init(namespace: String) {
+        self.namespace = namespace
+    }
+
+    /// `<ns>:{env_X}:env`, the environment's hash; KEYS[1] of every work script.
+    public func environment(_ environmentID: String) -> String { "\(namespace):{\(environmentID)}:env" }
+
+    /// `<ns>:{env_X}:work:work_Y`, a work item's hash.
+    public func item(_ environmentID: String, _ workID: String) -> String { "\(namespace):{\(environmentID)}:work:\(workID)" }
+
+    /// `<ns>:{env_X}:lease:work_Y`, the live lease: its TTL is the remaining lease.
+    public func lease(_ environmentID: String, _ workID: String) -> String { "\(namespace):{\(environmentID)}:lease:\(workID)" }
+
+    /// `<ns>:{env_X}:<index>` for an index zset (queue, delivered, available, deadlines, items, pollers, stopped) or the wakeup list.
+    public func index(_ environmentID: String, _ name: String) -> String { "\(namespace):{\(environmentID)}:\(name)" }
+
+    /// `<ns>:environments`, a set of every environment id, for the reaper.
+    public var environments: String { "\(namespace):environments" }
+}

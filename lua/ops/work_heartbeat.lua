@@ -1,0 +1,51 @@
+-- work_heartbeat: the seed (POST .../work/{id}/heartbeat). Compare-and-set of the last
+-- heartbeat, then the lease key's TTL is set to the TTL: the key's TTL is the lease.
+-- Source: lua/ops/work_heartbeat.lua + lua/parts (edit those, then bash lua/assemble.sh).
+--
+-- KEYS[1]  <ns>:{env_X}:env
+-- ARGV[1]  work id
+-- ARGV[2]  Worker-ID ('' when none): when given, the item must be held under it
+-- ARGV[3]  expected last heartbeat: '' (no precondition), 'NO_HEARTBEAT', or a timestamp in
+--          the canonical form YYYY-MM-DDTHH:MM:SS.ffffffZ (callers normalise any offset)
+-- ARGV[4]  lease TTL in seconds (already clamped to 10-600)
+--
+-- Replies:
+--   { 'ok', last_heartbeat, lease_extended (1|0), state, ttl_seconds, fencing_token }
+--   { 'conflict', state }                      the item is queued or stopped
+--   { 'precondition_failed', reason }          reason: held_by_another_worker | last_heartbeat_mismatch
+--   { 'not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
+--
+-- redis-cli --eval lua/work_heartbeat.lua 'lessor:{env_X}:env' , work_Y worker-1 NO_HEARTBEAT 60
+--#include clock
+--#include environment
+
+local refused = environment_error()
+if refused then return refused end
+local id, worker, expected, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local key = item_key(id)
+local item = redis.call('HMGET', key, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token')
+local state, holder, last, token = item[1], item[2] or '', item[3], item[4]
+if not state then return { 'not_found' } end
+if state == 'queued' or state == 'stopped' then return { 'conflict', state } end
+if worker ~= '' and holder ~= '' and worker ~= holder then
+  return { 'precondition_failed', 'held_by_another_worker' }
+end
+if expected ~= '' and expected ~= (last or 'NO_HEARTBEAT') then
+  return { 'precondition_failed', 'last_heartbeat_mismatch' }
+end
+
+local lease = P .. 'lease:' .. id
+local extended = redis.call('EXISTS', lease)
+local now = now_us()
+local beat = now
+local previous = parse_us(last)
+if previous and beat <= previous then beat = previous + 1 end -- strictly increasing
+local at = format_us(beat)
+if state == 'starting' then
+  state = 'active'
+  redis.call('HSET', key, 'state', 'active', 'started_at', at)
+end
+redis.call('HSET', key, 'latest_heartbeat_at', at, 'lease_expires_at', format_us(now + ttl * 1000000))
+redis.call('SET', lease, holder .. ' ' .. token, 'PX', ttl * 1000)
+redis.call('ZADD', DEADLINES, math.floor(now / 1000) + ttl * 1000, id)
+return { 'ok', at, extended, state, ttl, tonumber(token) }
