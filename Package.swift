@@ -44,7 +44,10 @@ let package = Package(
         ),
         .target(
             name: "LessorCore",
-            dependencies: ["LessorRedis"],
+            dependencies: [
+                "LessorRedis",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings,
             plugins: ["EmbedLuaScripts"]
         ),
@@ -65,6 +68,7 @@ let package = Package(
                 "LessorRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -109,6 +113,7 @@ let package = Package(
         .testTarget(
             name: "LessorHTTPTests",
             dependencies: [
+                "LessorCore",
                 "LessorHTTP",
                 "LessorRedis",
                 "RedisServerHarness",

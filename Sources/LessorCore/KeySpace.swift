@@ -25,6 +25,15 @@ public struct KeySpace: Sendable, Equatable {
     /// `<ns>:{env_X}:<index>` for an index zset (queue, delivered, available, deadlines, items, pollers, stopped) or the wakeup list.
     public func index(_ environmentID: String, _ name: String) -> String { "\(namespace):{\(environmentID)}:\(name)" }
 
+    /// `<ns>:{tokens}:hash:`, the prefix of token records keyed by the SHA-256 of their secret.
+    public var tokenRecordPrefix: String { "\(namespace):{tokens}:hash:" }
+
+    /// `<ns>:{tokens}:hash:<sha256>`, a personal access token's record.
+    public func tokenRecord(digest: String) -> String { tokenRecordPrefix + digest }
+
+    /// `<ns>:{tokens}:id:<tok_...>`, the digest of a token by its id.
+    public func tokenID(_ id: String) -> String { "\(namespace):{tokens}:id:\(id)" }
+
     /// `<ns>:environments`, a set of every environment id, for the reaper.
     public var environments: String { "\(namespace):environments" }
 }

@@ -14,6 +14,8 @@ public struct LuaScripts: Sendable {
     public let workList: RedisScript
     public let workStats: RedisScript
     public let workReap: RedisScript
+    public let tokenCreate: RedisScript
+    public let tokenRevoke: RedisScript
 
     /// The scripts of this build.
     public static let embedded = LuaScripts()
@@ -24,6 +26,7 @@ public struct LuaScripts: Sendable {
             "environment_create": environmentCreate, "work_enqueue": workEnqueue, "work_poll": workPoll,
             "work_ack": workAck, "work_heartbeat": workHeartbeat, "work_stop": workStop, "work_get": workGet,
             "work_metadata": workMetadata, "work_list": workList, "work_stats": workStats, "work_reap": workReap,
+            "token_create": tokenCreate, "token_revoke": tokenRevoke,
         ]
     }
 
@@ -45,5 +48,7 @@ public struct LuaScripts: Sendable {
         workList = script("work_list")
         workStats = script("work_stats")
         workReap = script("work_reap")
+        tokenCreate = script("token_create")
+        tokenRevoke = script("token_revoke")
     }
 }

@@ -14,9 +14,8 @@ public func buildApplication(
     redis: RedisClient,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = buildRouter(redis: redis)
-    return Application(
-        router: router,
+    Application(
+        router: buildRouter(configuration: configuration, redis: redis),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lessor"),
         services: [redis],
         logger: logger
@@ -24,11 +23,23 @@ public func buildApplication(
 }
 
 /// The router of every route, shared by the server and the router tests.
-/// - Parameter redis: The Redis client the routes use.
+/// - Parameters:
+///   - configuration: The node's settings (namespace, admin token, default TTL).
+///   - redis: The Redis client the routes use.
 /// - Returns: The router.
-public func buildRouter(redis: RedisClient) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
-    router.addRoutes(HealthController(redis: redis).endpoints)
+public func buildRouter(configuration: LessorConfiguration, redis: RedisClient) -> Router<LessorRequestContext> {
+    let keys = KeySpace(namespace: configuration.namespace)
+    let ids = IdentifierGenerator()
+    let work = WorkLeaseScripts(redis: redis, keys: keys)
+    let tokens = AccessTokens(redis: redis, keys: keys, ids: ids)
+    let authenticator = TokenAuthenticator(adminToken: configuration.adminToken, tokens: tokens)
+    let router = Router(context: LessorRequestContext.self)
+    router.add(middleware: APIErrorMiddleware())
+    router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values)).endpoints)
+    router.addRoutes(
+        WorkController(
+            work: work, tokens: tokens, authenticator: authenticator, ids: ids,
+            defaultTTLSeconds: Int(configuration.defaultLeaseTTL.components.seconds)
+        ).endpoints)
     return router
 }

@@ -9,11 +9,15 @@ public struct HealthController<Context: RequestContext>: Sendable {
     }
 
     let redis: RedisClient
+    let scripts: [RedisScript]
 
     /// Creates the controller.
-    /// - Parameter redis: The client whose `PING` decides readiness.
-    public init(redis: RedisClient) {
+    /// - Parameters:
+    ///   - redis: The client whose answers decide readiness.
+    ///   - scripts: Scripts that must be in Redis's script cache for the node to be ready.
+    public init(redis: RedisClient, scripts: [RedisScript] = []) {
         self.redis = redis
+        self.scripts = scripts
     }
 
     /// The routes, unauthenticated.
@@ -28,11 +32,23 @@ public struct HealthController<Context: RequestContext>: Sendable {
         EditedResponse(status: .ok, response: Status(status: "ok"))
     }
 
-    /// 200 while Redis answers `PING` within the command timeout, else 503 with `Retry-After`.
+    /// 200 while Redis answers and holds every script (missing ones, after a Redis restart or
+    /// failover, are loaded here), else 503 with `Retry-After`.
     @Sendable func ready(request: Request, context: Context) async throws -> EditedResponse<Status> {
-        if await redis.ping() {
+        if await scriptsLoaded() {
             return EditedResponse(status: .ok, response: Status(status: "ok"))
         }
         return EditedResponse(status: .serviceUnavailable, headers: [.retryAfter: "1"], response: Status(status: "unavailable"))
+    }
+
+    private func scriptsLoaded() async -> Bool {
+        guard !scripts.isEmpty else { return await redis.ping() }
+        do {
+            let present = try await redis.send(RedisCommand(arguments: [Array("SCRIPT".utf8), Array("EXISTS".utf8)] + scripts.map { Array($0.sha1.utf8) }), as: [Int].self)
+            for (script, loaded) in zip(scripts, present) where loaded == 0 { try await redis.load(script) }
+            return true
+        } catch {
+            return false
+        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import LessorCore
 import LessorHTTP
 import LessorRedis
 import RedisServerHarness
@@ -20,7 +21,7 @@ struct HealthTests {
         try await withRedisServer { server in
             let redis = try client(server)
             defer { redis.shutDown() }
-            let app = Application(router: buildRouter(redis: redis))
+            let app = Application(router: buildRouter(configuration: LessorConfiguration(), redis: redis))
             try await app.test(.router) { http in
                 try await http.execute(uri: "/healthz", method: .get) { response in
                     #expect(response.status == .ok)
@@ -54,7 +55,7 @@ struct HealthTests {
         try await withRedisServer { server in
             let redis = try client(server)
             defer { redis.shutDown() }
-            let app = Application(router: buildRouter(redis: redis))
+            let app = Application(router: buildRouter(configuration: LessorConfiguration(), redis: redis))
             try await app.test(.router) { http in
                 try await http.execute(uri: "/healthz", method: .get, headers: [.requestID: "req-123_abc"]) { response in
                     #expect(response.headers[.requestID] == "req-123_abc")
@@ -69,17 +70,18 @@ struct HealthTests {
                 try await http.execute(uri: "/no-such-route", method: .get, headers: [.requestID: "r-404"]) { response in
                     #expect(response.status == .notFound)
                     #expect(response.headers[.requestID] == "r-404")
+                    #expect(String(buffer: response.body).contains(#""request_id":"r-404""#))
                 }
             }
         }
     }
 
     @Test(arguments: [
-        ("abc", "abc"), ("", nil), ("has space", nil), ("tab\there", nil), ("ünï", nil),
+        ("abc", "abc"), ("", nil), ("has space", "has space"), ("tab\there", nil), ("ünï", nil),
         (String(repeating: "a", count: 128), String(repeating: "a", count: 128)),
     ] as [(String, String?)])
     func requestIDRules(header: String, kept: String?) {
-        let id = RequestIDMiddleware<BasicRequestContext>.requestID(from: header)
+        let id = APIErrorMiddleware.requestID(from: header)
         if let kept { #expect(id == kept) } else { #expect(id != header && id.count == 36) }
     }
 }

@@ -7,7 +7,7 @@ public enum EnvironmentKind: String, Sendable, Codable, CaseIterable {
 }
 
 /// An environment as the API shows it.
-public struct Environment: Sendable, Equatable {
+public struct WorkEnvironment: Sendable, Equatable {
     public var id: String
     public var name: String
     public var description: String
@@ -37,25 +37,25 @@ extension WorkLeaseScripts {
     /// Creates an environment and registers it for the reaper (registered first, so a
     /// crash in between leaves at most a registry entry without an environment, which the
     /// reaper skips).
-    public func createEnvironment(id: String, name: String, description: String, kind: EnvironmentKind) async throws(WorkError) -> Environment {
+    public func createEnvironment(id: String, name: String, description: String, kind: EnvironmentKind) async throws(WorkError) -> WorkEnvironment {
         do throws(RedisError) {
             try await redis.send(RedisCommand("SADD", key: keys.environments, id))
             let reply = try await redis.evaluate(scripts.environmentCreate, keys: [keys.environment(id)], arguments: [name, description, kind.rawValue])
             guard case .array(let values) = reply, values.first == .bulkString(Array("ok".utf8)) else {
                 throw RedisError(.unexpectedReply, "environment_create replied \(reply)")
             }
-            return try Environment(id: id, fields: values.dropFirst())
+            return try WorkEnvironment(id: id, fields: values.dropFirst())
         } catch {
             throw .redis(error)
         }
     }
 
     /// Reads an environment, or nil when there is none.
-    public func environment(id: String) async throws(WorkError) -> Environment? {
+    public func environment(id: String) async throws(WorkError) -> WorkEnvironment? {
         do throws(RedisError) {
             let reply = try await redis.send(RedisCommand("HGETALL", key: keys.environment(id)))
             guard case .array(let values) = reply, !values.isEmpty else { return nil }
-            return try Environment(id: id, fields: values)
+            return try WorkEnvironment(id: id, fields: values)
         } catch {
             throw .redis(error)
         }

@@ -1,0 +1,163 @@
+import Hummingbird
+import LessorCore
+
+/// A work item as the API shows it: Qoder's fields, then Lessor's extensions; absent values are `null`.
+struct WorkItemResponse: ResponseEncodable {
+    let item: WorkItem
+
+    private enum Keys: String, CodingKey {
+        case id, type, environmentID = "environment_id", data, state
+        case createdAt = "created_at", acknowledgedAt = "acknowledged_at", startedAt = "started_at"
+        case latestHeartbeatAt = "latest_heartbeat_at", stopRequestedAt = "stop_requested_at", stoppedAt = "stopped_at"
+        case metadata, leaseExpiresAt = "lease_expires_at", fencingToken = "fencing_token", workerID = "worker_id"
+    }
+
+    private struct SessionData: Encodable {
+        let type: String
+        let id: String
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(item.id, forKey: .id)
+        try container.encode("work", forKey: .type)
+        try container.encode(item.environmentID, forKey: .environmentID)
+        try container.encode(SessionData(type: item.dataType, id: item.sessionID), forKey: .data)
+        try container.encode(item.state.rawValue, forKey: .state)
+        try container.encode(item.createdAt, forKey: .createdAt)
+        // Optionals through the generic `encode` so that nil is written as null, not left out.
+        try container.encode(item.acknowledgedAt, forKey: .acknowledgedAt)
+        try container.encode(item.startedAt, forKey: .startedAt)
+        try container.encode(item.latestHeartbeatAt, forKey: .latestHeartbeatAt)
+        try container.encode(item.stopRequestedAt, forKey: .stopRequestedAt)
+        try container.encode(item.stoppedAt, forKey: .stoppedAt)
+        try container.encode(item.metadata, forKey: .metadata)
+        try container.encode(item.leaseExpiresAt, forKey: .leaseExpiresAt)
+        try container.encode(item.fencingToken, forKey: .fencingToken)
+        try container.encode(item.workerID, forKey: .workerID)
+    }
+}
+
+/// `GET .../work/poll`: the item, or the JSON literal `null`.
+struct PollResponse: ResponseEncodable {
+    let item: WorkItem?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let item { try container.encode(WorkItemResponse(item: item)) } else { try container.encodeNil() }
+    }
+}
+
+/// The seed's heartbeat reply, plus Lessor's `fencing_token`.
+struct HeartbeatResponse: ResponseEncodable {
+    let type = "work_heartbeat"
+    let lastHeartbeat: String
+    let leaseExtended: Bool
+    let state: String
+    let ttlSeconds: Int
+    let fencingToken: Int
+
+    init(_ result: HeartbeatResult) {
+        lastHeartbeat = result.lastHeartbeat
+        leaseExtended = result.leaseExtended
+        state = result.state.rawValue
+        ttlSeconds = result.ttlSeconds
+        fencingToken = result.fencingToken
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case type, lastHeartbeat = "last_heartbeat", leaseExtended = "lease_extended", state
+        case ttlSeconds = "ttl_seconds", fencingToken = "fencing_token"
+    }
+}
+
+/// `GET .../work`.
+struct WorkListResponse: ResponseEncodable {
+    let data: [WorkItemResponse]
+    let firstID: String?
+    let lastID: String?
+    let hasMore: Bool
+    let nextPage: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case data, firstID = "first_id", lastID = "last_id", hasMore = "has_more", nextPage = "next_page"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(data, forKey: .data)
+        try container.encode(firstID, forKey: .firstID)
+        try container.encode(lastID, forKey: .lastID)
+        try container.encode(hasMore, forKey: .hasMore)
+        try container.encode(nextPage, forKey: .nextPage)
+    }
+}
+
+/// `GET .../work/stats`.
+struct WorkStatsResponse: ResponseEncodable {
+    let stats: WorkStats
+
+    private enum CodingKeys: String, CodingKey {
+        case type, depth, pending, oldestQueuedAt = "oldest_queued_at", workersPolling = "workers_polling"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("work_queue_stats", forKey: .type)
+        try container.encode(stats.depth, forKey: .depth)
+        try container.encode(stats.pending, forKey: .pending)
+        try container.encode(stats.oldestQueuedAt, forKey: .oldestQueuedAt)
+        try container.encode(stats.workersPolling, forKey: .workersPolling)
+    }
+}
+
+/// An environment as the API shows it.
+struct EnvironmentResponse: ResponseEncodable {
+    let environment: WorkEnvironment
+
+    private enum CodingKeys: String, CodingKey {
+        case id, type, name, description, config, status, archived, archivedAt = "archived_at"
+        case createdAt = "created_at", updatedAt = "updated_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(environment.id, forKey: .id)
+        try container.encode("environment", forKey: .type)
+        try container.encode(environment.name, forKey: .name)
+        try container.encode(environment.description, forKey: .description)
+        try container.encode(["type": environment.kind.rawValue], forKey: .config)
+        try container.encode("ready", forKey: .status)
+        try container.encode(false, forKey: .archived)
+        try container.encode(String?.none, forKey: .archivedAt)
+        try container.encode(environment.createdAt, forKey: .createdAt)
+        try container.encode(environment.updatedAt, forKey: .updatedAt)
+    }
+}
+
+/// `POST /api/v1/tokens` (with the secret, shown once) and `DELETE` (revoked).
+enum TokenResponse: ResponseEncodable {
+    case created(AccessToken, secret: String)
+    case revoked(id: String)
+
+    private enum CodingKeys: String, CodingKey {
+        case type, id, token, name, environmentIDs = "environment_ids", createdAt = "created_at", expiresAt = "expires_at", revoked
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("token", forKey: .type)
+        switch self {
+        case .created(let token, let secret):
+            try container.encode(token.id, forKey: .id)
+            try container.encode(secret, forKey: .token)
+            try container.encode(token.name, forKey: .name)
+            try container.encode(token.environmentIDs, forKey: .environmentIDs)
+            try container.encode(token.createdAt, forKey: .createdAt)
+            try container.encode(token.expiresAt, forKey: .expiresAt)
+        case .revoked(let id):
+            try container.encode(id, forKey: .id)
+            try container.encode(true, forKey: .revoked)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Crypto
+import Hummingbird
+import LessorCore
+import LessorRedis
+import Synchronization
+
+/// Who a bearer token belongs to.
+public enum Principal: Sendable, Equatable {
+    /// `LESSOR_ADMIN_TOKEN`: every route, every environment.
+    case admin
+    /// A personal access token: the work API of the environments it lists (nil: all).
+    case token(id: String, environmentIDs: Set<String>?)
+
+    /// True when the principal may use the work API of `environmentID`.
+    public func mayUse(environment environmentID: String) -> Bool {
+        switch self {
+        case .admin: return true
+        case .token(_, let environments): return environments?.contains(environmentID) ?? true
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer` tokens: the admin token by constant-time comparison, PATs by
+/// the SHA-256 of the secret in Redis, cached for one second so a steady heartbeat costs no
+/// extra round trip and a revoked or expired token is refused everywhere within two seconds.
+public final class TokenAuthenticator: Sendable {
+    private struct Cached: Sendable {
+        var principal: Principal?
+        var until: ContinuousClock.Instant
+    }
+
+    private let adminDigest: [UInt8]?
+    private let tokens: AccessTokens
+    private let cache = Mutex<[String: Cached]>([:])
+    private let lifetime: Duration = .seconds(1)
+    private let clock = ContinuousClock()
+
+    /// Creates the authenticator.
+    /// - Parameters:
+    ///   - adminToken: The admin token, if any.
+    ///   - tokens: The PAT store.
+    public init(adminToken: String?, tokens: AccessTokens) {
+        self.adminDigest = adminToken.map { Array(SHA256.hash(data: Array($0.utf8))) }
+        self.tokens = tokens
+    }
+
+    /// The principal of a request.
+    /// - Throws: `APIError` 401 for a missing, malformed, unknown, revoked or expired token;
+    ///   `RedisError` when Redis cannot be asked.
+    public func principal(for request: Request) async throws -> Principal {
+        guard let header = request.headers[.authorization] else {
+            throw APIError.authentication("missing Authorization header; send Authorization: Bearer <token>")
+        }
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer ", case let secret = String(header.dropFirst(7)),
+              !secret.isEmpty, !secret.contains(" ")
+        else {
+            throw APIError.authentication("malformed Authorization header; send Authorization: Bearer <token>")
+        }
+        guard let principal = try await principal(forSecret: secret) else {
+            throw APIError.authentication("invalid, revoked or expired token")
+        }
+        return principal
+    }
+
+    private func principal(forSecret secret: String) async throws -> Principal? {
+        let digest = Array(SHA256.hash(data: Array(secret.utf8)))
+        if let adminDigest, constantTimeEqual(digest, adminDigest) { return .admin }
+        let key = digest.map { String($0, radix: 16) }.joined()
+        let now = clock.now
+        if let cached = cache.withLock({ $0[key] }), cached.until > now { return cached.principal }
+        var principal: Principal?
+        if let record = try await tokens.record(forSecret: secret), !record.revoked {
+            principal = .token(id: record.id, environmentIDs: record.environmentIDs.map(Set.init))
+        }
+        cache.withLock { entries in
+            if entries.count > 10_000 { entries = entries.filter { $0.value.until > now } }
+            entries[key] = Cached(principal: principal, until: now + lifetime)
+        }
+        return principal
+    }
+}
+
+private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for index in a.indices { difference |= a[index] ^ b[index] }
+    return difference == 0
+}

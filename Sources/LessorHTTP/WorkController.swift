@@ -1,0 +1,371 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LessorCore
+import LessorRedis
+
+/// The self-hosted work API of the Qoder/Anthropic family, plus Lessor's admin routes
+/// (environments, tokens). Check order, first failure wins: 401 → 400 (parameters, body) →
+/// 403 → 404 environment → 400 not self-hosted → 404 work item → 409 → 412.
+public struct WorkController: Sendable {
+    public typealias Context = LessorRequestContext
+
+    let work: WorkLeaseScripts
+    let tokens: AccessTokens
+    let authenticator: TokenAuthenticator
+    let ids: IdentifierGenerator
+    let defaultTTLSeconds: Int
+
+    /// Creates the controller.
+    public init(work: WorkLeaseScripts, tokens: AccessTokens, authenticator: TokenAuthenticator, ids: IdentifierGenerator, defaultTTLSeconds: Int) {
+        self.work = work
+        self.tokens = tokens
+        self.authenticator = authenticator
+        self.ids = ids
+        self.defaultTTLSeconds = defaultTTLSeconds
+    }
+
+    /// Every route of the work API and the admin routes.
+    public var endpoints: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.post("api/v1/tokens", use: createToken)
+        routes.delete("api/v1/tokens/:token_id", use: revokeToken)
+        routes.post("api/v1/cloud/environments", use: createEnvironment)
+        routes.get("api/v1/cloud/environments/:environment_id", use: getEnvironment)
+        let items = routes.group("api/v1/cloud/environments/:environment_id/work")
+        items.post(use: enqueue)
+        items.get(use: list)
+        items.get("poll", use: poll)
+        items.get("stats", use: stats)
+        items.get(":work_id", use: get)
+        items.post(":work_id", use: patchMetadata)
+        items.post(":work_id/ack", use: ack)
+        items.post(":work_id/heartbeat", use: heartbeat)
+        items.post(":work_id/stop", use: stop)
+        return routes
+    }
+
+    // MARK: admin
+
+    @Sendable func createToken(request: Request, context: Context) async throws -> EditedResponse<TokenResponse> {
+        let principal = try await authenticator.principal(for: request)
+        let body = try await JSONBody.read(request, context: context)
+        let name = try body.string("name") ?? ""
+        var environmentIDs: [String]?
+        switch body.members["environment_ids"] {
+        case nil, .null?: environmentIDs = nil
+        case .array(let values)?:
+            environmentIDs = try values.map { value in
+                guard case .string(let id) = value else { throw APIError.invalidRequest("environment_ids must be an array of environment ids", param: "environment_ids") }
+                return id
+            }
+        default: throw APIError.invalidRequest("environment_ids must be an array of environment ids or null", param: "environment_ids")
+        }
+        var lifetime: Int?
+        switch body.members["expires_in_seconds"] {
+        case nil, .null?: lifetime = nil
+        case .number(let seconds)? where seconds >= 1 && seconds <= 10 * 365 * 86_400 && seconds == seconds.rounded(): lifetime = Int(seconds)
+        default: throw APIError.invalidRequest("expires_in_seconds must be a positive integer (at most ten years)", param: "expires_in_seconds")
+        }
+        try requireAdmin(principal)
+        for id in environmentIDs ?? [] {
+            guard IdentifierKind.environment.isValid(id), try await work.environment(id: id) != nil else {
+                throw APIError.invalidRequest("environment_ids names an unknown environment: \(id)", param: "environment_ids")
+            }
+        }
+        let (token, secret) = try await tokens.create(name: name, environmentIDs: environmentIDs, lifetimeSeconds: lifetime)
+        return EditedResponse(status: .created, response: .created(token, secret: secret))
+    }
+
+    @Sendable func revokeToken(request: Request, context: Context) async throws -> TokenResponse {
+        let principal = try await authenticator.principal(for: request)
+        try requireAdmin(principal)
+        let id = try context.parameters.require("token_id")
+        guard IdentifierKind.token.isValid(id), try await tokens.revoke(id: id) else {
+            throw APIError.notFound("token \(id) not found")
+        }
+        return .revoked(id: id)
+    }
+
+    @Sendable func createEnvironment(request: Request, context: Context) async throws -> EditedResponse<EnvironmentResponse> {
+        let principal = try await authenticator.principal(for: request)
+        let body = try await JSONBody.read(request, context: context)
+        let name = try body.string("name") ?? ""
+        let description = try body.string("description") ?? ""
+        var kind = EnvironmentKind.selfHosted
+        if let config = try body.object("config") {
+            switch config["type"] {
+            case nil, .null?: break
+            case .string(let text)?:
+                guard let parsed = EnvironmentKind(rawValue: text) else {
+                    throw APIError.invalidRequest("config.type must be self_hosted or cloud", param: "config.type")
+                }
+                kind = parsed
+            default: throw APIError.invalidRequest("config.type must be self_hosted or cloud", param: "config.type")
+            }
+        }
+        try requireAdmin(principal)
+        let environment = try await call { () async throws(WorkError) in
+            try await work.createEnvironment(id: ids.next(.environment), name: name, description: description, kind: kind)
+        }
+        return EditedResponse(status: .created, response: EnvironmentResponse(environment: environment))
+    }
+
+    @Sendable func getEnvironment(request: Request, context: Context) async throws -> EnvironmentResponse {
+        let principal = try await authenticator.principal(for: request)
+        let id = try context.parameters.require("environment_id")
+        guard principal.mayUse(environment: id) else { throw APIError.permission("this token may not use environment \(id)") }
+        guard IdentifierKind.environment.isValid(id), let environment = try await call({ () async throws(WorkError) in try await work.environment(id: id) }) else {
+            throw APIError.notFound("environment \(id) not found")
+        }
+        return EnvironmentResponse(environment: environment)
+    }
+
+    // MARK: work
+
+    @Sendable func enqueue(request: Request, context: Context) async throws -> EditedResponse<WorkItemResponse> {
+        let principal = try await authenticator.principal(for: request)
+        let body = try await JSONBody.read(request, context: context)
+        var sessionID = ids.next(.session)
+        if let data = try body.object("data") {
+            let fields = JSONBody(members: data)
+            if let type = try fields.string("type", param: "data.type"), type != "session" {
+                throw APIError.invalidRequest("data.type must be session", param: "data.type")
+            }
+            if let id = try fields.string("id", param: "data.id") {
+                guard (1...256).contains(id.utf8.count) else { throw APIError.invalidRequest("data.id must be 1 to 256 characters", param: "data.id") }
+                sessionID = id
+            }
+        }
+        let metadata = try Self.metadata(body.object("metadata").map { members in try members.mapValues { value -> String in
+            guard case .string(let text) = value else { throw APIError.invalidRequest("metadata values must be strings", param: "metadata") }
+            return text
+        } } ?? [:])
+        let environment = try scope(principal, context)
+        let item = try await call { () async throws(WorkError) in
+            try await work.enqueue(environmentID: environment, workID: ids.next(.work), dataType: "session", sessionID: sessionID, metadata: metadata)
+        }
+        return EditedResponse(status: .created, response: WorkItemResponse(item: item))
+    }
+
+    @Sendable func poll(request: Request, context: Context) async throws -> PollResponse {
+        let principal = try await authenticator.principal(for: request)
+        let query = request.uri.queryParameters
+        let worker = try Self.workerID(request)
+        if let block = query["block_ms"] {
+            guard let value = Self.digits(block), (1...999).contains(value) else {
+                throw APIError.invalidRequest("block_ms must be an integer from 1 to 999", param: "block_ms")
+            }
+        }
+        var reclaim = WorkLeaseScripts.defaultReclaimMilliseconds
+        if let text = query["reclaim_older_than_ms"] {
+            guard let value = Self.digits(text) else {
+                throw APIError.invalidRequest("reclaim_older_than_ms must be a non-negative integer", param: "reclaim_older_than_ms")
+            }
+            reclaim = value
+        }
+        let environment = try scope(principal, context)
+        let item = try await call { () async throws(WorkError) in
+            try await work.poll(environmentID: environment, workerID: worker, reclaimMilliseconds: reclaim)
+        }
+        return PollResponse(item: item)
+    }
+
+    @Sendable func ack(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let worker = try Self.workerID(request)
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+            try await work.ack(environmentID: environment, workID: workID, workerID: worker, ttlSeconds: defaultTTLSeconds)
+        })
+    }
+
+    @Sendable func heartbeat(request: Request, context: Context) async throws -> HeartbeatResponse {
+        let principal = try await authenticator.principal(for: request)
+        let query = request.uri.queryParameters
+        let ttl: Int
+        let expected: ExpectedLastHeartbeat?
+        do throws(ParameterError) {
+            ttl = try DesiredTTL.parse(query["desired_ttl_seconds"].map(String.init)) ?? defaultTTLSeconds
+            expected = try ExpectedLastHeartbeat.parse(query["expected_last_heartbeat"].map(String.init))
+        } catch {
+            throw APIError.invalidRequest(error.message, param: error.parameter)
+        }
+        let worker = try Self.workerID(request)
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return HeartbeatResponse(try await call { () async throws(WorkError) in
+            try await work.heartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttlSeconds: ttl)
+        })
+    }
+
+    @Sendable func stop(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let force = try await JSONBody.read(request, context: context).bool("force") ?? false
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+            try await work.stop(environmentID: environment, workID: workID, force: force)
+        })
+    }
+
+    @Sendable func get(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+            try await work.get(environmentID: environment, workID: workID)
+        })
+    }
+
+    @Sendable func patchMetadata(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let body = try await JSONBody.read(request, context: context, required: true)
+        guard let members = try body.object("metadata") else {
+            throw APIError.invalidRequest("metadata must be an object of string or null values", param: "metadata")
+        }
+        let patch = try members.mapValues { value -> String? in
+            switch value {
+            case .string(let text): return text
+            case .null: return nil
+            default: throw APIError.invalidRequest("metadata values must be strings or null", param: "metadata")
+            }
+        }
+        _ = try Self.metadata(patch.compactMapValues { $0 })
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+            try await work.patchMetadata(environmentID: environment, workID: workID, patch: patch)
+        })
+    }
+
+    @Sendable func list(request: Request, context: Context) async throws -> WorkListResponse {
+        let principal = try await authenticator.principal(for: request)
+        let query = request.uri.queryParameters
+        var limit = 20
+        if let text = query["limit"] {
+            guard let value = Self.digits(text), value >= 1 else {
+                throw APIError.invalidRequest("limit must be a positive integer", param: "limit")
+            }
+            limit = min(value, 100)
+        }
+        let after = query["after_id"].map(String.init)
+        let before = query["before_id"].map(String.init)
+        if after != nil, before != nil {
+            throw APIError.invalidRequest("before_id and after_id are mutually exclusive", param: "before_id")
+        }
+        var cursor: PageCursor?
+        if let page = query["page"] {
+            guard after == nil, before == nil else {
+                throw APIError.invalidRequest("page cannot be combined with before_id or after_id", param: "page")
+            }
+            guard let decoded = PageCursor(String(page)) else { throw APIError.invalidRequest("page is not a cursor this API returned", param: "page") }
+            cursor = decoded
+        }
+        for (name, value) in [("after_id", after), ("before_id", before)] {
+            if let value, value.isEmpty { throw APIError.invalidRequest("\(name) must not be empty", param: name) }
+        }
+        let environment = try scope(principal, context)
+        let backwards = cursor?.backwards ?? (before != nil)
+        let boundary = cursor?.id ?? before ?? after
+        let page = try await call { () async throws(WorkError) in
+            try await work.list(environmentID: environment, limit: limit, after: backwards ? nil : boundary, before: backwards ? boundary : nil)
+        }
+        let next: PageCursor? = page.hasMore
+            ? (backwards ? page.items.first.map { PageCursor(id: $0.id, backwards: true) } : page.items.last.map { PageCursor(id: $0.id, backwards: false) })
+            : nil
+        return WorkListResponse(
+            data: page.items.map(WorkItemResponse.init), firstID: page.items.first?.id, lastID: page.items.last?.id,
+            hasMore: page.hasMore, nextPage: next?.text)
+    }
+
+    @Sendable func stats(request: Request, context: Context) async throws -> WorkStatsResponse {
+        let principal = try await authenticator.principal(for: request)
+        let environment = try scope(principal, context)
+        return WorkStatsResponse(stats: try await call { () async throws(WorkError) in
+            try await work.stats(environmentID: environment)
+        })
+    }
+
+    // MARK: shared checks
+
+    /// The environment of the route once the principal may use it (403), with a malformed id
+    /// answered like an unknown one (404).
+    private func scope(_ principal: Principal, _ context: Context) throws -> String {
+        let id = try context.parameters.require("environment_id")
+        guard principal.mayUse(environment: id) else { throw APIError.permission("this token may not use environment \(id)") }
+        guard IdentifierKind.environment.isValid(id) else { throw APIError.notFound("environment \(id) not found") }
+        return id
+    }
+
+    private func requireAdmin(_ principal: Principal) throws {
+        guard principal == .admin else { throw APIError.permission("this route needs the admin token") }
+    }
+
+    /// Runs a work call and maps its refusals to the Qoder errors.
+    private func call<T>(_ body: () async throws(WorkError) -> T) async throws -> T {
+        do throws(WorkError) {
+            return try await body()
+        } catch {
+            switch error {
+            case .redis(let redisError): throw redisError
+            case .refused(.environmentNotFound): throw APIError.notFound("environment not found")
+            case .refused(.environmentNotSelfHosted(let kind)):
+                throw APIError.invalidRequest("the work API needs a self_hosted environment; this one is \(kind)")
+            case .refused(.workNotFound): throw APIError.notFound("work item not found")
+            case .refused(.conflict(let reason)): throw APIError.conflict("the work item cannot do that now (\(reason.replacingOccurrences(of: "_", with: " ")))")
+            case .refused(.preconditionFailed(let reason)): throw APIError.preconditionFailed("precondition failed: \(reason.replacingOccurrences(of: "_", with: " "))")
+            }
+        }
+    }
+
+    /// The `Worker-ID` header, if sent: 1–128 printable ASCII characters.
+    static func workerID(_ request: Request) throws -> String? {
+        guard let value = request.headers[HTTPField.Name("Worker-ID")!] else { return nil }
+        guard (1...128).contains(value.utf8.count), value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw APIError.invalidRequest("Worker-ID must be 1 to 128 printable ASCII characters without spaces", param: "Worker-ID")
+        }
+        return value
+    }
+
+    /// A non-negative decimal integer (digits only), saturating far above any limit.
+    static func digits(_ text: some StringProtocol) -> Int? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int(text) ?? Int(Int32.max)
+    }
+
+    /// Metadata limits: at most 64 keys of at most 256 bytes.
+    static func metadata(_ metadata: [String: String]) throws -> [String: String] {
+        guard metadata.count <= 64, metadata.keys.allSatisfy({ (1...256).contains($0.utf8.count) }) else {
+            throw APIError.invalidRequest("metadata holds at most 64 keys of 1 to 256 bytes", param: "metadata")
+        }
+        return metadata
+    }
+}
+
+/// The opaque `page` cursor: direction and boundary id, base64url.
+struct PageCursor: Equatable {
+    let id: String
+    let backwards: Bool
+
+    init(id: String, backwards: Bool) {
+        self.id = id
+        self.backwards = backwards
+    }
+
+    init?(_ text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8) else { return nil }
+        let parts = decoded.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, parts[0] == "a" || parts[0] == "b", IdentifierKind.work.isValid(parts[1]) else { return nil }
+        id = String(parts[1])
+        backwards = parts[0] == "b"
+    }
+
+    var text: String {
+        Data("\(backwards ? "b" : "a"):\(id)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LessorCore
+import LessorHTTP
+import LessorRedis
+import NIOCore
+import RedisServerHarness
+import Testing
+
+/// The work API over HTTP (router level) against a real redis-server: status codes, error
+/// envelopes and fields as API.md states them.
+@Suite("Work API over HTTP", .timeLimit(.minutes(2)))
+struct WorkAPITests {
+    static let admin = "admin-secret-for-tests"
+
+    /// A JSON response body as a dictionary.
+    struct Reply {
+        let status: HTTPResponse.Status
+        let json: [String: Any]
+        let raw: String
+        subscript(_ key: String) -> Any? { json[key] }
+        var error: [String: Any] { json["error"] as? [String: Any] ?? [:] }
+    }
+
+    final class Client: Sendable {
+        let http: any TestClientProtocol
+        init(_ http: any TestClientProtocol) { self.http = http }
+
+        func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = WorkAPITests.admin, headers: HTTPFields = [:], body: String? = nil) async throws -> Reply {
+            var headers = headers
+            if let token { headers[.authorization] = "Bearer \(token)" }
+            return try await http.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+                let raw = String(buffer: response.body)
+                let json = (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: [.fragmentsAllowed])) as? [String: Any] ?? [:]
+                return Reply(status: response.status, json: json, raw: raw)
+            }
+        }
+    }
+
+    func withAPI(_ body: @escaping @Sendable (Client, RedisServerProcess) async throws -> Void) async throws {
+        try await withRedisServer { server in
+            var configuration = LessorConfiguration()
+            configuration.adminToken = Self.admin
+            configuration.redis = try RedisConfiguration(url: server.url)
+            let redis = try RedisClient(configuration: configuration.redis)
+            defer { redis.shutDown() }
+            let app = Application(router: buildRouter(configuration: configuration, redis: redis))
+            try await app.test(.router) { http in try await body(Client(http), server) }
+        }
+    }
+
+    func environment(_ client: Client, type: String = "self_hosted") async throws -> String {
+        let reply = try await client.call(.post, "/api/v1/cloud/environments", body: #"{"name":"byoc","config":{"type":"\#(type)"}}"#)
+        #expect(reply.status == .created)
+        return try #require(reply["id"] as? String)
+    }
+
+    @Test func authenticationAndPermission() async throws {
+        try await withAPI { client, _ in
+            var reply = try await client.call(.get, "/api/v1/cloud/environments/env_00000000000000000000000000000000", token: nil)
+            #expect(reply.status == .unauthorized)
+            #expect(reply["type"] as? String == "error")
+            #expect(reply.error["type"] as? String == "authentication_error")
+            #expect(reply["request_id"] as? String != nil)
+            reply = try await client.call(.get, "/api/v1/cloud/environments/env_00000000000000000000000000000000", token: "nope")
+            #expect(reply.status == .unauthorized)
+            let env = try await environment(client)
+            let other = try await environment(client)
+            let created = try await client.call(.post, "/api/v1/tokens", body: #"{"name":"ci","environment_ids":["\#(env)"]}"#)
+            #expect(created.status == .created)
+            #expect(created["type"] as? String == "token")
+            #expect((created["id"] as? String)?.hasPrefix("tok_") == true)
+            let pat = try #require(created["token"] as? String)
+            #expect(try await client.call(.get, "/api/v1/cloud/environments/\(env)", token: pat).status == .ok)
+            reply = try await client.call(.get, "/api/v1/cloud/environments/\(other)", token: pat)
+            #expect(reply.status == .forbidden)
+            #expect(reply.error["type"] as? String == "permission_error")
+            reply = try await client.call(.post, "/api/v1/cloud/environments", token: pat, body: "{}")
+            #expect(reply.status == .forbidden)
+            reply = try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["env_00000000000000000000000000000000"]}"#)
+            #expect(reply.status == .badRequest)
+            #expect(reply.error["param"] as? String == "environment_ids")
+
+            let id = try #require(created["id"] as? String)
+            reply = try await client.call(.delete, "/api/v1/tokens/\(id)")
+            #expect(reply.status == .ok)
+            #expect(reply["revoked"] as? Bool == true)
+            #expect(try await client.call(.delete, "/api/v1/tokens/\(id)").status == .ok)
+            try await Task.sleep(for: .milliseconds(1100))  // past the one-second token cache
+            #expect(try await client.call(.get, "/api/v1/cloud/environments/\(env)", token: pat).status == .unauthorized)
+        }
+    }
+
+    @Test func theSeedFlowAndItsErrors() async throws {
+        try await withAPI { client, server in
+            let env = try await environment(client)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            let enqueued = try await client.call(.post, base, body: #"{"metadata":{"team":"infra"}}"#)
+            #expect(enqueued.status == .created)
+            #expect(enqueued["state"] as? String == "queued")
+            #expect(enqueued["type"] as? String == "work")
+            #expect(enqueued["acknowledged_at"] is NSNull)
+            #expect(enqueued["fencing_token"] as? Int == 0)
+            #expect(((enqueued["data"] as? [String: Any])?["id"] as? String)?.hasPrefix("sess_") == true)
+            let work = try #require(enqueued["id"] as? String)
+
+            let polled = try await client.call(.get, "\(base)/poll", headers: [HTTPField.Name("Worker-ID")!: "w1"])
+            #expect(polled["id"] as? String == work)
+            let empty = try await client.call(.get, "\(base)/poll")
+            #expect(empty.status == .ok)
+            #expect(empty.raw == "null")
+
+            var reply = try await client.call(.post, "\(base)/\(work)/heartbeat")
+            #expect(reply.status == .conflict)
+            #expect(reply.error["type"] as? String == "invalid_request_error")
+            reply = try await client.call(.post, "\(base)/\(work)/ack", headers: [HTTPField.Name("Worker-ID")!: "w1"])
+            #expect(reply.status == .ok)
+            #expect(reply["state"] as? String == "starting")
+            #expect(reply["fencing_token"] as? Int == 1)
+
+            for bad in ["0", "-1", "1.5", "abc", ""] {
+                reply = try await client.call(.post, "\(base)/\(work)/heartbeat?desired_ttl_seconds=\(bad)")
+                #expect(reply.status == .badRequest, "\(bad)")
+                #expect(reply.error["param"] as? String == "desired_ttl_seconds")
+            }
+            reply = try await client.call(.post, "\(base)/\(work)/heartbeat?expected_last_heartbeat=2026-02-30T00:00:00Z")
+            #expect(reply.status == .badRequest)
+            #expect(reply.error["param"] as? String == "expected_last_heartbeat")
+
+            reply = try await client.call(.post, "\(base)/\(work)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT&desired_ttl_seconds=5")
+            #expect(reply.status == .ok)
+            #expect(reply["type"] as? String == "work_heartbeat")
+            #expect(reply["state"] as? String == "active")
+            #expect(reply["lease_extended"] as? Bool == true)
+            #expect(reply["ttl_seconds"] as? Int == 10)
+            #expect(reply["fencing_token"] as? Int == 1)
+            let last = try #require(reply["last_heartbeat"] as? String)
+            #expect(last.count == 27 && last.hasSuffix("Z"))
+            let ttl = Int(try await server.cli("TTL", "lessor:{\(env)}:lease:\(work)")) ?? 0
+            #expect((9...10).contains(ttl))
+
+            reply = try await client.call(.post, "\(base)/\(work)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT")
+            #expect(reply.status == .preconditionFailed)
+            #expect(reply.error["type"] as? String == "precondition_failed_error")
+            let encoded = last.replacingOccurrences(of: "Z", with: "%2B00:00")
+            reply = try await client.call(.post, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(encoded)&desired_ttl_seconds=999999999999")
+            #expect(reply.status == .ok)
+            #expect(reply["ttl_seconds"] as? Int == 600)
+
+            reply = try await client.call(.post, "\(base)/\(work)/heartbeat", headers: [HTTPField.Name("Worker-ID")!: "intruder"])
+            #expect(reply.status == .preconditionFailed)
+
+            reply = try await client.call(.get, "\(base)/work_00000000000000000000000000000000")
+            #expect(reply.status == .notFound)
+            #expect(reply.error["type"] as? String == "not_found_error")
+            reply = try await client.call(.get, "/api/v1/cloud/environments/env_00000000000000000000000000000000/work/\(work)")
+            #expect(reply.status == .notFound)
+
+            reply = try await client.call(.post, "\(base)/\(work)/stop", body: "not json")
+            #expect(reply.status == .badRequest)
+            reply = try await client.call(.post, "\(base)/\(work)/stop", body: "{}")
+            #expect(reply["state"] as? String == "stopping")
+            reply = try await client.call(.post, "\(base)/\(work)/stop", body: #"{"force":true}"#)
+            #expect(reply["state"] as? String == "stopped")
+            #expect(reply["lease_expires_at"] is NSNull)
+        }
+    }
+
+    @Test func cloudEnvironmentsRefuseTheWorkAPI() async throws {
+        try await withAPI { client, _ in
+            let env = try await environment(client, type: "cloud")
+            let reply = try await client.call(.post, "/api/v1/cloud/environments/\(env)/work", body: "{}")
+            #expect(reply.status == .badRequest)
+            #expect(reply.error["type"] as? String == "invalid_request_error")
+        }
+    }
+
+    @Test func bodiesParametersAndLimits() async throws {
+        try await withAPI { client, _ in
+            let env = try await environment(client)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            var reply = try await client.call(.post, base, body: String(repeating: " ", count: 64 * 1024 + 1))
+            #expect(reply.status == .contentTooLarge)
+            #expect(reply.error["type"] as? String == "request_too_large")
+            reply = try await client.call(.post, base, body: #"{"metadata":{"n":1}}"#)
+            #expect(reply.status == .badRequest)
+            #expect(reply.error["param"] as? String == "metadata")
+            reply = try await client.call(.post, base, body: #"{"unknown":true,"data":{"type":"session","id":"sess_mine"}}"#)
+            #expect(reply.status == .created)
+            let work = try #require(reply["id"] as? String)
+            reply = try await client.call(.post, "\(base)/\(work)", body: #"{"metadata":{"a":"1","b":"2"}}"#)
+            reply = try await client.call(.post, "\(base)/\(work)", body: #"{"metadata":{"a":null,"c":"3"}}"#)
+            #expect(reply["metadata"] as? [String: String] == ["b": "2", "c": "3"])
+            reply = try await client.call(.post, "\(base)/\(work)", body: #"{"metadata":{"a":true}}"#)
+            #expect(reply.status == .badRequest)
+            for query in ["block_ms=0", "block_ms=1000", "block_ms=", "reclaim_older_than_ms=-1", "reclaim_older_than_ms="] {
+                reply = try await client.call(.get, "\(base)/poll?\(query)")
+                #expect(reply.status == .badRequest, "\(query)")
+            }
+            reply = try await client.call(.get, "\(base)?before_id=\(work)&after_id=\(work)")
+            #expect(reply.status == .badRequest)
+        }
+    }
+
+    @Test func listingAndStats() async throws {
+        try await withAPI { client, _ in
+            let env = try await environment(client)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            var ids: [String] = []
+            for _ in 0..<5 { ids.append(try #require(try await client.call(.post, base, body: "{}")["id"] as? String)) }
+            var reply = try await client.call(.get, "\(base)?limit=2")
+            #expect((reply["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == Array(ids[0..<2]))
+            #expect(reply["has_more"] as? Bool == true)
+            #expect(reply["first_id"] as? String == ids[0])
+            #expect(reply["last_id"] as? String == ids[1])
+            var page = try #require(reply["next_page"] as? String)
+            reply = try await client.call(.get, "\(base)?limit=2&page=\(page)")
+            #expect((reply["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == Array(ids[2..<4]))
+            page = try #require(reply["next_page"] as? String)
+            reply = try await client.call(.get, "\(base)?limit=2&page=\(page)")
+            #expect((reply["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [ids[4]])
+            #expect(reply["has_more"] as? Bool == false)
+            #expect(reply["next_page"] is NSNull)
+            reply = try await client.call(.get, "\(base)?limit=500")
+            #expect((reply["data"] as? [[String: Any]])?.count == 5)
+            reply = try await client.call(.get, "\(base)?limit=2&before_id=\(ids[4])")
+            #expect((reply["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == Array(ids[2..<4]))
+            #expect(try await client.call(.get, "\(base)?page=garbage").status == .badRequest)
+
+            _ = try await client.call(.get, "\(base)/poll", headers: [HTTPField.Name("Worker-ID")!: "w1"])
+            reply = try await client.call(.get, "\(base)/stats")
+            #expect(reply["type"] as? String == "work_queue_stats")
+            #expect(reply["depth"] as? Int == 4)
+            #expect(reply["pending"] as? Int == 1)
+            #expect(reply["workers_polling"] as? Int == 1)
+            #expect((reply["oldest_queued_at"] as? String)?.hasSuffix("Z") == true)
+        }
+    }
+}

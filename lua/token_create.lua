@@ -1,0 +1,70 @@
+-- token_create: stores a personal access token by the SHA-256 of its secret (POST /api/v1/tokens).
+-- The secret itself is never stored. With an expiry, both keys expire on Redis's clock.
+-- Source: lua/ops/token_create.lua + lua/parts (edit those, then bash lua/assemble.sh).
+--
+-- KEYS[1]  <ns>:{tokens}:hash:<sha256 hex of the secret>   the token record
+-- KEYS[2]  <ns>:{tokens}:id:<tok_...>                      id -> sha256, for revocation
+-- ARGV[1]  token id   ARGV[2] name   ARGV[3] environment ids as JSON array, or 'null' for all
+-- ARGV[4]  lifetime in seconds, or '' for none
+--
+-- Replies:
+--   { 'ok', field, value, ... }   id, name, environment_ids, created_at, expires_at ('' when none), revoked (0)
+--   { 'exists' }                  the secret or id is taken (should not happen)
+--
+-- redis-cli --eval lua/token_create.lua 'lessor:{tokens}:hash:ab12...' 'lessor:{tokens}:id:tok_...' , tok_... ci-fleet null 86400
+-- clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
+-- Lua numbers are doubles: microseconds since 1970 stay exact until the year 2255.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function format_us(us)
+  local seconds = math.floor(us / 1000000)
+  local fraction = us - seconds * 1000000
+  local days = math.floor(seconds / 86400)
+  local of_day = seconds - days * 86400
+  -- Howard Hinnant's civil_from_days
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
+    math.floor(of_day / 3600), math.floor(of_day / 60) % 60, of_day % 60, fraction)
+end
+
+-- The inverse of format_us, for text format_us wrote; nil for anything else.
+local function parse_us(text)
+  local y, mo, d, h, mi, s, f = string.match(text or '',
+    '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.(%d%d%d%d%d%d)Z$')
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  -- Howard Hinnant's days_from_civil
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (mo > 2 and mo - 3 or mo + 9) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return (days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)) * 1000000 + tonumber(f)
+end
+
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return { 'exists' } end
+local now = now_us()
+local lifetime = tonumber(ARGV[4])
+local expires_at = lifetime and format_us(now + lifetime * 1000000) or ''
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'environment_ids', ARGV[3],
+  'created_at', format_us(now), 'expires_at', expires_at, 'revoked', 0)
+redis.call('SET', KEYS[2], string.sub(KEYS[1], -64))
+if lifetime then
+  redis.call('PEXPIRE', KEYS[1], lifetime * 1000)
+  redis.call('PEXPIRE', KEYS[2], lifetime * 1000)
+end
+local reply = redis.call('HGETALL', KEYS[1])
+table.insert(reply, 1, 'ok')
+return reply
