@@ -47,6 +47,8 @@ let package = Package(
             dependencies: [
                 "LessorRedis",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["EmbedLuaScripts"]

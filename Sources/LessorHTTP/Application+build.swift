@@ -14,10 +14,14 @@ public func buildApplication(
     redis: RedisClient,
     logger: Logger
 ) -> some ApplicationProtocol {
-    Application(
+    let reaper = LeaseReaper(
+        work: WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: configuration.namespace)),
+        logger: Logger(label: "lessor.reaper"))
+    // Services stop in reverse order: the server drains first, then the reaper, Redis last.
+    return Application(
         router: buildRouter(configuration: configuration, redis: redis),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lessor"),
-        services: [redis],
+        services: [redis, reaper],
         logger: logger
     )
 }

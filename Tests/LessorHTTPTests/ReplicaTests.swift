@@ -1,0 +1,113 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RedisServerHarness
+import Testing
+
+/// Two real `lessor serve` processes sharing one redis-server, as behind a load balancer.
+@Suite("Two replicas sharing one Redis", .timeLimit(.minutes(2)))
+struct ReplicaTests {
+    static let admin = "replica-admin-token"
+
+    struct Reply {
+        let status: Int
+        let json: [String: Any]
+    }
+
+    /// Starts `count` replicas and waits until each is ready.
+    func withReplicas(_ count: Int, _ body: ([Int], RedisServerProcess) async throws -> Void) async throws {
+        try await withRedisServer { server in
+            var replicas: [(ChildProcess, Int)] = []
+            defer { for (process, _) in replicas { process.signal(SIGKILL); _ = process.exitStatus() } }
+            for index in 0..<count {
+                let port = try freeLoopbackPort()
+                let process = try ChildProcess(
+                    [ServeProcessTests.binary, "serve"],
+                    environment: [
+                        "LESSOR_PORT": String(port), "LESSOR_REDIS_URL": server.url, "LESSOR_ADMIN_TOKEN": Self.admin,
+                        "LESSOR_DEFAULT_TTL_SECONDS": "10",
+                    ],
+                    output: server.directory.appendingPathComponent("lessor-\(index).log"))
+                replicas.append((process, port))
+            }
+            for (_, port) in replicas {
+                var ready = false
+                for _ in 0..<300 where !ready {
+                    ready = (try? await call(port, .GET, "/readyz"))?.status == 200
+                    if !ready { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(ready)
+            }
+            try await body(replicas.map(\.1), server)
+        }
+    }
+
+    func call(_ port: Int, _ method: HTTPMethod, _ path: String, worker: String? = nil, body: String? = nil) async throws -> Reply {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(Self.admin)")
+        if let worker { request.headers.add(name: "Worker-ID", value: worker) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])) as? [String: Any] ?? [:]
+        return Reply(status: Int(response.status.code), json: json)
+    }
+
+    @Test func casChainAcrossReplicasAndOneWinnerOfSixteen() async throws {
+        try await withReplicas(2) { ports, server in
+            let env = try #require(try await call(ports[0], .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            let work = try #require(try await call(ports[1], .POST, base, body: "{}").json["id"] as? String)
+            #expect(try await call(ports[0], .POST, "\(base)/\(work)/ack").status == 200)
+            var last = "NO_HEARTBEAT"
+            for index in 0..<10 {
+                let reply = try await call(ports[index % 2], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last.replacingOccurrences(of: "+", with: "%2B"))")
+                #expect(reply.status == 200, "heartbeat \(index) on replica \(index % 2)")
+                let next = try #require(reply.json["last_heartbeat"] as? String)
+                #expect(next > last || last == "NO_HEARTBEAT")
+                last = next
+            }
+            let expected = last
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<16 {
+                    group.addTask { try await call(ports[index % 2], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(expected)").status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 200 }.count == 1)
+            #expect(statuses.filter { $0 == 412 }.count == 15)
+            _ = server
+        }
+    }
+
+    @Test func aLapsedLeaseIsReapedWithNobodyPollingThenFencedOff() async throws {
+        try await withReplicas(2) { ports, server in
+            let env = try #require(try await call(ports[0], .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            let work = try #require(try await call(ports[0], .POST, base, body: "{}").json["id"] as? String)
+            #expect(try await call(ports[0], .POST, "\(base)/\(work)/ack", worker: "old").json["fencing_token"] as? Int == 1)
+            let beat = try await call(ports[1], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT&desired_ttl_seconds=10", worker: "old")
+            let last = try #require(beat.json["last_heartbeat"] as? String)
+            // Force the lease to lapse now with the README's redis-cli recipe: drop the lease
+            // key and move its deadline into the past, so the reapers see it at once.
+            try await server.cli("DEL", "lessor:{\(env)}:lease:\(work)")
+            try await server.cli("ZADD", "lessor:{\(env)}:deadlines", "0", work)
+            let clock = ContinuousClock()
+            let lapsed = clock.now
+            var state = ""
+            while state != "queued", clock.now - lapsed < .seconds(5) {
+                try await Task.sleep(for: .milliseconds(50))
+                state = try await call(ports[1], .GET, "\(base)/\(work)").json["state"] as? String ?? ""
+            }
+            #expect(state == "queued", "requeued by a reaper without any poll")
+            #expect(clock.now - lapsed < .seconds(2))
+            #expect(try await call(ports[0], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last)", worker: "old").status == 409)
+            #expect(try await call(ports[1], .GET, "\(base)/poll", worker: "new").json["id"] as? String == work)
+            #expect(try await call(ports[1], .POST, "\(base)/\(work)/ack", worker: "new").json["fencing_token"] as? Int == 2)
+            #expect(try await call(ports[0], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last)", worker: "old").status == 412)
+            #expect(try await call(ports[0], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last)").status == 412)
+        }
+    }
+}
