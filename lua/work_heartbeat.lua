@@ -62,6 +62,7 @@ end
 local P = string.sub(KEYS[1], 1, -4)
 local QUEUE, DELIVERED, AVAILABLE = P .. 'queue', P .. 'delivered', P .. 'available'
 local DEADLINES, ITEMS, POLLERS, STOPPED = P .. 'deadlines', P .. 'items', P .. 'pollers', P .. 'stopped'
+-- Pub/Sub channel told of every newly pollable item, so long polls wake at once.
 local WAKEUP = P .. 'wakeup'
 -- Never-delivered items sort after every requeued one in QUEUE: score = ms + FRESH.
 local FRESH = 4398046511104 -- 2^42 ms, about 139 years

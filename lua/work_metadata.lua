@@ -56,6 +56,7 @@ end
 local P = string.sub(KEYS[1], 1, -4)
 local QUEUE, DELIVERED, AVAILABLE = P .. 'queue', P .. 'delivered', P .. 'available'
 local DEADLINES, ITEMS, POLLERS, STOPPED = P .. 'deadlines', P .. 'items', P .. 'pollers', P .. 'stopped'
+-- Pub/Sub channel told of every newly pollable item, so long polls wake at once.
 local WAKEUP = P .. 'wakeup'
 -- Never-delivered items sort after every requeued one in QUEUE: score = ms + FRESH.
 local FRESH = 4398046511104 -- 2^42 ms, about 139 years
@@ -102,9 +103,7 @@ local function requeue(id, now)
   local ms = math.floor(now / 1000)
   redis.call('ZADD', QUEUE, ms, id)
   redis.call('ZADD', AVAILABLE, ms, id)
-  redis.call('LPUSH', WAKEUP, id)
-  redis.call('LTRIM', WAKEUP, 0, 99)
-  redis.call('PEXPIRE', WAKEUP, 60000)
+  redis.call('PUBLISH', WAKEUP, id)
 end
 
 -- Final state: lease released at once; the hash expires after the retention period.

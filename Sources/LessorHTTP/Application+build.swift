@@ -17,11 +17,16 @@ public func buildApplication(
     let reaper = LeaseReaper(
         work: WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: configuration.namespace)),
         logger: Logger(label: "lessor.reaper"))
-    // Services stop in reverse order: the server drains first, then the reaper, Redis last.
+    let wakeups = PollWakeups()
+    let subscriber = RedisSubscriber(configuration: configuration.redis, pattern: "\(configuration.namespace):*:wakeup") { message in
+        wakeups.notify(channel: message.channel)
+    }
+    // Services stop in reverse order: the server drains first (long polls included), then
+    // the reaper and the wakeup subscription, Redis last.
     return Application(
-        router: buildRouter(configuration: configuration, redis: redis),
+        router: buildRouter(configuration: configuration, redis: redis, wakeups: wakeups),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lessor"),
-        services: [redis, reaper],
+        services: [redis, subscriber, reaper],
         logger: logger
     )
 }
@@ -30,8 +35,9 @@ public func buildApplication(
 /// - Parameters:
 ///   - configuration: The node's settings (namespace, admin token, default TTL).
 ///   - redis: The Redis client the routes use.
+///   - wakeups: What wakes long polls (fed by a ``RedisSubscriber``).
 /// - Returns: The router.
-public func buildRouter(configuration: LessorConfiguration, redis: RedisClient) -> Router<LessorRequestContext> {
+public func buildRouter(configuration: LessorConfiguration, redis: RedisClient, wakeups: PollWakeups = PollWakeups()) -> Router<LessorRequestContext> {
     let keys = KeySpace(namespace: configuration.namespace)
     let ids = IdentifierGenerator()
     let work = WorkLeaseScripts(redis: redis, keys: keys)
@@ -42,7 +48,7 @@ public func buildRouter(configuration: LessorConfiguration, redis: RedisClient) 
     router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values)).endpoints)
     router.addRoutes(
         WorkController(
-            work: work, tokens: tokens, authenticator: authenticator, ids: ids,
+            work: work, tokens: tokens, authenticator: authenticator, ids: ids, wakeups: wakeups,
             defaultTTLSeconds: Int(configuration.defaultLeaseTTL.components.seconds)
         ).endpoints)
     return router

@@ -14,14 +14,19 @@ public struct WorkController: Sendable {
     let tokens: AccessTokens
     let authenticator: TokenAuthenticator
     let ids: IdentifierGenerator
+    let wakeups: PollWakeups
     let defaultTTLSeconds: Int
 
     /// Creates the controller.
-    public init(work: WorkLeaseScripts, tokens: AccessTokens, authenticator: TokenAuthenticator, ids: IdentifierGenerator, defaultTTLSeconds: Int) {
+    public init(
+        work: WorkLeaseScripts, tokens: AccessTokens, authenticator: TokenAuthenticator, ids: IdentifierGenerator,
+        wakeups: PollWakeups, defaultTTLSeconds: Int
+    ) {
         self.work = work
         self.tokens = tokens
         self.authenticator = authenticator
         self.ids = ids
+        self.wakeups = wakeups
         self.defaultTTLSeconds = defaultTTLSeconds
     }
 
@@ -152,10 +157,12 @@ public struct WorkController: Sendable {
         let principal = try await authenticator.principal(for: request)
         let query = request.uri.queryParameters
         let worker = try Self.workerID(request)
-        if let block = query["block_ms"] {
-            guard let value = Self.digits(block), (1...999).contains(value) else {
+        var block: Int?
+        if let text = query["block_ms"] {
+            guard let value = Self.digits(text), (1...999).contains(value) else {
                 throw APIError.invalidRequest("block_ms must be an integer from 1 to 999", param: "block_ms")
             }
+            block = value
         }
         var reclaim = WorkLeaseScripts.defaultReclaimMilliseconds
         if let text = query["reclaim_older_than_ms"] {
@@ -165,10 +172,22 @@ public struct WorkController: Sendable {
             reclaim = value
         }
         let environment = try scope(principal, context)
-        let item = try await call { () async throws(WorkError) in
-            try await work.poll(environmentID: environment, workerID: worker, reclaimMilliseconds: reclaim)
+        let pollOnce = { () async throws -> WorkItem? in
+            try await call { () async throws(WorkError) in
+                try await work.poll(environmentID: environment, workerID: worker, reclaimMilliseconds: reclaim)
+            }
         }
-        return PollResponse(item: item)
+        guard let block else { return PollResponse(item: try await pollOnce()) }
+        // Long poll: registered before the first poll so no wakeup is missed; polls again
+        // only when an item became pollable in this environment, or once at the deadline.
+        let deadline = ContinuousClock.now + .milliseconds(block)
+        let waiter = wakeups.register(environment: environment)
+        defer { wakeups.unregister(waiter) }
+        while true {
+            if let item = try await pollOnce() { return PollResponse(item: item) }
+            if ContinuousClock.now >= deadline { return PollResponse(item: nil) }
+            await waiter.wait(until: deadline)
+        }
     }
 
     @Sendable func ack(request: Request, context: Context) async throws -> WorkItemResponse {

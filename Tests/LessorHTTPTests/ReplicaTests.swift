@@ -1,4 +1,6 @@
 import AsyncHTTPClient
+import LessorCore
+import LessorRedis
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -108,6 +110,40 @@ struct ReplicaTests {
             #expect(try await call(ports[1], .POST, "\(base)/\(work)/ack", worker: "new").json["fencing_token"] as? Int == 2)
             #expect(try await call(ports[0], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last)", worker: "old").status == 412)
             #expect(try await call(ports[0], .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last)").status == 412)
+        }
+    }
+
+    @Test func aLongPollWakesOnAnEnqueueThroughTheOtherReplica() async throws {
+        try await withReplicas(2) { ports, server in
+            let env = try #require(try await call(ports[0], .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            _ = try await call(ports[0], .GET, "\(base)/poll")  // scripts loaded, connections warm
+
+            // An empty long poll costs two polls (now and at its deadline), not a loop:
+            // count work_poll calls with MONITOR (the reapers' own scripts run meanwhile).
+            let monitorLog = server.directory.appendingPathComponent("monitor.log")
+            let monitor = try ChildProcess(["redis-cli", "-p", String(server.port), "MONITOR"], output: monitorLog)
+            for _ in 0..<100 where !((try? String(contentsOf: monitorLog, encoding: .utf8)) ?? "").hasPrefix("OK") {
+                try await Task.sleep(for: .milliseconds(50))  // MONITOR answers OK once it is listening
+            }
+            let clock = ContinuousClock()
+            var started = clock.now
+            let empty = try await call(ports[0], .GET, "\(base)/poll?block_ms=300")
+            #expect(empty.status == 200)
+            #expect(clock.now - started >= .milliseconds(300))
+            try await Task.sleep(for: .milliseconds(200))
+            monitor.terminate()
+            let pollSHA = LuaScripts.embedded.workPoll.sha1
+            let polls = try String(contentsOf: monitorLog, encoding: .utf8).components(separatedBy: "\n").filter { $0.contains(pollSHA) }.count
+            #expect(polls == 2, "work_poll ran \(polls) times")
+
+            started = clock.now
+            async let polled = call(ports[0], .GET, "\(base)/poll?block_ms=999", worker: "w")
+            try await Task.sleep(for: .milliseconds(150))
+            let work = try #require(try await call(ports[1], .POST, base, body: "{}").json["id"] as? String)
+            let reply = try await polled
+            #expect(reply.json["id"] as? String == work)
+            #expect(clock.now - started < .milliseconds(900), "woken by the enqueue, not by the deadline")
         }
     }
 }

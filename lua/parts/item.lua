@@ -30,9 +30,7 @@ local function requeue(id, now)
   local ms = math.floor(now / 1000)
   redis.call('ZADD', QUEUE, ms, id)
   redis.call('ZADD', AVAILABLE, ms, id)
-  redis.call('LPUSH', WAKEUP, id)
-  redis.call('LTRIM', WAKEUP, 0, 99)
-  redis.call('PEXPIRE', WAKEUP, 60000)
+  redis.call('PUBLISH', WAKEUP, id)
 end
 
 -- Final state: lease released at once; the hash expires after the retention period.

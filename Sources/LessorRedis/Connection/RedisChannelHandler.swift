@@ -23,8 +23,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private var closedReason: RedisError?
     private let endpoint: String
 
-    init(endpoint: String) {
+    /// Receives Pub/Sub messages (`message` / `pmessage` arrays) on a subscribed connection.
+    private let onPush: (@Sendable (RESPValue) -> Void)?
+
+    init(endpoint: String, onPush: (@Sendable (RESPValue) -> Void)? = nil) {
         self.endpoint = endpoint
+        self.onPush = onPush
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,6 +66,10 @@ final class RedisChannelHandler: ChannelInboundHandler {
         do throws(RedisError) {
             try reader.feed(unwrapInboundIn(data))
             while let reply = try reader.next() {
+                if let onPush, Self.isPubSubMessage(reply) {
+                    onPush(reply)
+                    continue
+                }
                 guard let request = inFlight.popFirst() else {
                     throw RedisError(.protocolError, "Redis sent a reply nobody asked for")
                 }
@@ -70,6 +78,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
         } catch {
             close(context: context, reason: error)
         }
+    }
+
+    /// A message pushed to a subscriber, as opposed to the reply to a command.
+    private static func isPubSubMessage(_ reply: RESPValue) -> Bool {
+        guard case .array(let parts) = reply, let kind = parts.first?.bulkBytes else { return false }
+        return kind == Array("message".utf8) || kind == Array("pmessage".utf8)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -65,14 +65,19 @@ final class RedisConnection: Sendable {
     ///   - eventLoop: The loop that will own the connection.
     /// - Returns: A future for a ready connection; it fails with `connectionUnavailable`,
     ///   `authenticationFailed` or `invalidConfiguration`.
-    static func connect(configuration: RedisConfiguration, eventLoop: any EventLoop) -> EventLoopFuture<RedisConnection> {
+    ///   - onPush: For a subscriber connection, receives every Pub/Sub message.
+    static func connect(
+        configuration: RedisConfiguration,
+        eventLoop: any EventLoop,
+        onPush: (@Sendable (RESPValue) -> Void)? = nil
+    ) -> EventLoopFuture<RedisConnection> {
         let endpoint = configuration.endpointDescription
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(endpoint: endpoint))
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(endpoint: endpoint, onPush: onPush))
                 }
             }
         let connected = bootstrap.connect(host: configuration.host, port: configuration.port)

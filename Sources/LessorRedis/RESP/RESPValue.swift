@@ -92,6 +92,12 @@ extension Optional: RESPDecodable where Wrapped: RESPDecodable {
 }
 
 extension RESPValue {
+    /// The bytes of a bulk string reply, else nil.
+    public var bulkBytes: [UInt8]? {
+        if case .bulkString(let bytes) = self { return bytes }
+        return nil
+    }
+
     /// A short name of the reply's kind, for error messages.
     var kind: String {
         switch self {
