@@ -238,4 +238,94 @@ struct WorkAPITests {
             #expect((reply["oldest_queued_at"] as? String)?.hasSuffix("Z") == true)
         }
     }
+
+    @Test func checkOrderFirstFailureWins() async throws {
+        try await withAPI { client, _ in
+            let env = try await environment(client)
+            let other = try await environment(client)
+            let pat = try #require(try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["\#(other)"]}"#)["token"] as? String)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            // 401 before 400: no token and a bad parameter.
+            #expect(try await client.call(.post, "\(base)/work_x/heartbeat?desired_ttl_seconds=0", token: nil).status == .unauthorized)
+            // 400 before 403: a token for another environment and a bad parameter.
+            #expect(try await client.call(.post, "\(base)/work_x/heartbeat?desired_ttl_seconds=0", token: pat).status == .badRequest)
+            // 403 before 404: a token for another environment, an unknown item.
+            #expect(try await client.call(.post, "\(base)/work_x/heartbeat", token: pat).status == .forbidden)
+            // 404 environment before 404 item; then 400 for a cloud environment before 404 item.
+            var reply = try await client.call(.post, "/api/v1/cloud/environments/env_00000000000000000000000000000000/work/work_x/heartbeat")
+            #expect(reply.status == .notFound)
+            #expect((reply.error["message"] as? String)?.contains("environment") == true)
+            let cloud = try await environment(client, type: "cloud")
+            reply = try await client.call(.post, "/api/v1/cloud/environments/\(cloud)/work/work_x/heartbeat")
+            #expect(reply.status == .badRequest)
+            reply = try await client.call(.post, "\(base)/work_x/heartbeat")
+            #expect(reply.status == .notFound)
+            #expect((reply.error["message"] as? String)?.contains("work item") == true)
+        }
+    }
+
+    @Test func anExpiredTokenIsRefused() async throws {
+        try await withAPI { client, _ in
+            let env = try await environment(client)
+            let created = try await client.call(.post, "/api/v1/tokens", body: #"{"name":"short","expires_in_seconds":1}"#)
+            #expect(created["expires_at"] as? String != nil)
+            #expect(created["environment_ids"] is NSNull)
+            let pat = try #require(created["token"] as? String)
+            #expect(try await client.call(.get, "/api/v1/cloud/environments/\(env)", token: pat).status == .ok)
+            try await Task.sleep(for: .milliseconds(2200))  // expiry (Redis's clock) plus the token cache
+            #expect(try await client.call(.get, "/api/v1/cloud/environments/\(env)", token: pat).status == .unauthorized)
+            #expect(try await client.call(.post, "/api/v1/tokens", body: #"{"expires_in_seconds":0}"#).status == .badRequest)
+            #expect(try await client.call(.post, "/api/v1/tokens", body: #"{"expires_in_seconds":1.5}"#).status == .badRequest)
+        }
+    }
+
+    @Test func redisAwayIsA503WithinFiveSecondsAndServiceResumes() async throws {
+        try await withAPI { client, server in
+            let env = try await environment(client)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            await server.stop()
+            let clock = ContinuousClock()
+            let started = clock.now
+            let reply = try await client.call(.post, base, body: "{}")
+            #expect(reply.status == .serviceUnavailable)
+            #expect(reply.error["type"] as? String == "unavailable_error")
+            #expect(!reply.raw.contains("ECONNREFUSED") && !reply.raw.contains("Redis at"))
+            #expect(clock.now - started < .seconds(5))
+            try await server.restart()
+            var status = HTTPResponse.Status.serviceUnavailable
+            for _ in 0..<200 where status != .ok {
+                status = try await client.call(.get, "/readyz", token: nil).status
+                if status != .ok { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(status == .ok)
+        }
+    }
+
+    @Test func theReadmeRecipesWork() async throws {
+        try await withAPI { client, server in
+            let env = try await environment(client)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            let work = try #require(try await client.call(.post, base, body: "{}")["id"] as? String)
+            _ = try await client.call(.post, base, body: "{}")
+            _ = try await client.call(.post, "\(base)/\(work)/ack", headers: [HTTPField.Name("Worker-ID")!: "w1"])
+            let E = "lessor:{\(env)}"
+            let holder = try await server.cli("HMGET", "\(E):work:\(work)", "state", "worker_id", "lease_expires_at", "fencing_token")
+            let lines = holder.split(separator: "\n").map(String.init)
+            #expect(lines.count == 4)
+            #expect(lines.first == "starting")
+            #expect(lines.dropFirst().first == "w1")
+            #expect(lines.last == "1")
+            let remaining = Int(try await server.cli("PTTL", "\(E):lease:\(work)")) ?? 0
+            #expect(remaining > 50_000 && remaining <= 60_000)
+            #expect(try await server.cli("ZCARD", "\(E):queue") == "1")
+            let nowMS = String(Int(Date().timeIntervalSince1970 * 1000) + 100_000)
+            #expect(try await server.cli("ZRANGEBYSCORE", "\(E):deadlines", "-inf", nowMS) == work)
+            let pat = try await client.call(.post, "/api/v1/tokens", body: #"{"name":"scoped","environment_ids":["\#(env)"]}"#)
+            let tokenID = try #require(pat["id"] as? String)
+            let digest = try await server.cli("GET", "lessor:{tokens}:id:\(tokenID)")
+            let record = try await server.cli("HGETALL", "lessor:{tokens}:hash:\(digest)")
+            #expect(record.contains("[\"\(env)\"]"))
+            #expect(!record.contains(try #require(pat["token"] as? String)), "the secret is never stored")
+        }
+    }
 }
