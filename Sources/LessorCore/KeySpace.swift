@@ -22,9 +22,6 @@ public struct KeySpace: Sendable, Equatable {
     /// `<ns>:{env_X}:lease:work_Y`, the live lease: its TTL is the remaining lease.
     public func lease(_ environmentID: String, _ workID: String) -> String { "\(namespace):{\(environmentID)}:lease:\(workID)" }
 
-    /// `<ns>:{env_X}:<index>` for an index zset (queue, delivered, available, deadlines, items, pollers, stopped) or the wakeup list.
-    public func index(_ environmentID: String, _ name: String) -> String { "\(namespace):{\(environmentID)}:\(name)" }
-
     /// `<ns>:{tokens}:hash:`, the prefix of token records keyed by the SHA-256 of their secret.
     public var tokenRecordPrefix: String { "\(namespace):{tokens}:hash:" }
 

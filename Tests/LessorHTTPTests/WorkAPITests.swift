@@ -328,4 +328,31 @@ struct WorkAPITests {
             #expect(!record.contains(try #require(pat["token"] as? String)), "the secret is never stored")
         }
     }
+
+    @Test func aSteadyHeartbeatIsOneRedisRoundTrip() async throws {
+        try await withAPI { client, server in
+            let env = try await environment(client)
+            let pat = try #require(try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["\#(env)"]}"#)["token"] as? String)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            let work = try #require(try await client.call(.post, base, token: pat, body: "{}")["id"] as? String)
+            _ = try await client.call(.post, "\(base)/\(work)/ack", token: pat)
+            var last = try #require(try await client.call(.post, "\(base)/\(work)/heartbeat", token: pat)["last_heartbeat"] as? String)
+            let log = server.directory.appendingPathComponent("monitor.log")
+            let monitor = try ChildProcess(["redis-cli", "-p", String(server.port), "MONITOR"], output: log)
+            for _ in 0..<100 where !((try? String(contentsOf: log, encoding: .utf8)) ?? "").hasPrefix("OK") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            for _ in 0..<5 {
+                let reply = try await client.call(.post, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last)", token: pat)
+                #expect(reply.status == .ok)
+                last = try #require(reply["last_heartbeat"] as? String)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            monitor.terminate()
+            // MONITOR lists a script's inner calls too, marked [0 lua]; count what clients sent.
+            let sent = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("[0 127.0.0.1:") }
+            #expect(sent.count == 5, "\(sent)")
+            #expect(sent.allSatisfy { $0.contains("\"EVALSHA\"") || $0.contains("\"evalsha\"") })
+        }
+    }
 }
