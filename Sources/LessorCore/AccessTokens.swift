@@ -46,14 +46,14 @@ public struct AccessTokens: Sendable {
 
     /// Lowercase hex SHA-256 of a secret.
     public static func digest(of secret: String) -> String {
-        SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        hex(SHA256.hash(data: Array(secret.utf8)))
     }
 
     /// Creates a token.
     /// - Returns: The record and the secret, which is shown once and never stored.
     public func create(name: String, environmentIDs: [String]?, lifetimeSeconds: Int?) async throws(RedisError) -> (AccessToken, String) {
         var random = SystemRandomNumberGenerator()
-        let secret = "lsr_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &random)) }.joined()
+        let secret = "lsr_" + hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &random) })
         let id = ids.next(.token)
         let digest = Self.digest(of: secret)
         let environments = environmentIDs.map { (try? JSONEncoder().encode($0)).map { String(decoding: $0, as: UTF8.self) } ?? "[]" } ?? "null"
@@ -73,9 +73,9 @@ public struct AccessTokens: Sendable {
         return reply == .array([.bulkString(Array("ok".utf8))])
     }
 
-    /// The record of a secret, or nil when unknown or expired.
-    public func record(forSecret secret: String) async throws(RedisError) -> AccessToken? {
-        let reply = try await redis.send(RedisCommand("HGETALL", key: keys.tokenRecord(digest: Self.digest(of: secret))))
+    /// The record of a secret, by the secret's ``digest(of:)``, or nil when unknown or expired.
+    public func record(digest: String) async throws(RedisError) -> AccessToken? {
+        let reply = try await redis.send(RedisCommand("HGETALL", key: keys.tokenRecord(digest: digest)))
         guard case .array(let values) = reply, !values.isEmpty else { return nil }
         return try AccessToken(fields: values)
     }

@@ -1,4 +1,3 @@
-import Crypto
 import Hummingbird
 import LessorCore
 import LessorRedis
@@ -40,7 +39,7 @@ public final class TokenAuthenticator: Sendable {
     ///   - adminToken: The admin token, if any.
     ///   - tokens: The PAT store.
     public init(adminToken: String?, tokens: AccessTokens) {
-        self.adminDigest = adminToken.map { Array(SHA256.hash(data: Array($0.utf8))) }
+        self.adminDigest = adminToken.map { Array(AccessTokens.digest(of: $0).utf8) }
         self.tokens = tokens
     }
 
@@ -63,18 +62,17 @@ public final class TokenAuthenticator: Sendable {
     }
 
     private func principal(forSecret secret: String) async throws -> Principal? {
-        let digest = Array(SHA256.hash(data: Array(secret.utf8)))
-        if let adminDigest, constantTimeEqual(digest, adminDigest) { return .admin }
-        let key = digest.map { String($0, radix: 16) }.joined()
+        let digest = AccessTokens.digest(of: secret)
+        if let adminDigest, constantTimeEqual(Array(digest.utf8), adminDigest) { return .admin }
         let now = clock.now
-        if let cached = cache.withLock({ $0[key] }), cached.until > now { return cached.principal }
+        if let cached = cache.withLock({ $0[digest] }), cached.until > now { return cached.principal }
         var principal: Principal?
-        if let record = try await tokens.record(forSecret: secret), !record.revoked {
+        if let record = try await tokens.record(digest: digest), !record.revoked {
             principal = .token(id: record.id, environmentIDs: record.environmentIDs.map(Set.init))
         }
         cache.withLock { entries in
             if entries.count > 10_000 { entries = entries.filter { $0.value.until > now } }
-            entries[key] = Cached(principal: principal, until: now + lifetime)
+            entries[digest] = Cached(principal: principal, until: now + lifetime)
         }
         return principal
     }
