@@ -13,11 +13,7 @@ public struct AccessToken: Sendable, Equatable {
     public var revoked: Bool
 
     init(fields: some Collection<RESPValue>) throws(RedisError) {
-        var hash: [String: String] = [:]
-        var iterator = fields.makeIterator()
-        while let name = iterator.next(), let value = iterator.next() {
-            hash[try String(fromRESP: name)] = try String(fromRESP: value)
-        }
+        let hash = try [String: String](hashFields: fields)
         guard let id = hash["id"], let createdAt = hash["created_at"] else {
             throw RedisError(.unexpectedReply, "a token record is incomplete")
         }

@@ -16,11 +16,7 @@ public struct WorkEnvironment: Sendable, Equatable {
     public var updatedAt: String
 
     init(id: String, fields: some Collection<RESPValue>) throws(RedisError) {
-        var hash: [String: String] = [:]
-        var iterator = fields.makeIterator()
-        while let name = iterator.next(), let value = iterator.next() {
-            hash[try String(fromRESP: name)] = try String(fromRESP: value)
-        }
+        let hash = try [String: String](hashFields: fields)
         guard let kind = hash["type"].flatMap(EnvironmentKind.init(rawValue:)), let createdAt = hash["created_at"] else {
             throw RedisError(.unexpectedReply, "environment \(id) is incomplete in Redis")
         }

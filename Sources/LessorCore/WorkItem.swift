@@ -32,11 +32,7 @@ public struct WorkItem: Sendable, Equatable {
     ///   - environmentID: Its environment.
     /// - Throws: ``RedisError/Code/unexpectedReply`` when a required field is missing.
     init(fields: some Collection<RESPValue>, environmentID: String) throws(RedisError) {
-        var hash: [String: String] = [:]
-        var iterator = fields.makeIterator()
-        while let name = iterator.next(), let value = iterator.next() {
-            hash[try String(fromRESP: name)] = try String(fromRESP: value)
-        }
+        let hash = try [String: String](hashFields: fields)
         func required(_ name: String) throws(RedisError) -> String {
             guard let value = hash[name] else { throw RedisError(.unexpectedReply, "a work item has no \(name)") }
             return value
@@ -79,5 +75,16 @@ public enum MetadataJSON {
     /// Decodes what ``encode(_:)`` or Redis's cjson wrote; anything unreadable reads as empty.
     public static func decode(_ text: String) -> [String: String] {
         (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+    }
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// Reads a hash from a flat `field, value, ...` reply (what `HGETALL` and the scripts return).
+    init(hashFields fields: some Collection<RESPValue>) throws(RedisError) {
+        self.init()
+        var iterator = fields.makeIterator()
+        while let name = iterator.next(), let value = iterator.next() {
+            self[try String(fromRESP: name)] = try String(fromRESP: value)
+        }
     }
 }
