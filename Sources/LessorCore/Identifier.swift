@@ -88,3 +88,50 @@ func hex(_ bytes: some Sequence<UInt8>) -> String {
     }
     return String(decoding: out, as: UTF8.self)
 }
+
+/// Den worker ids: `wrk_` + a 26-character TypeID suffix (a UUIDv7 in lowercase Crockford
+/// base32, first character `0`–`7`).
+public enum WorkerID {
+    static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+
+    /// True when `text` is `wrk_` + 26 characters of the alphabet, the first `0`–`7`.
+    public static func isValid(_ text: some StringProtocol) -> Bool {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 30, utf8.starts(with: Array("wrk_".utf8)) else { return false }
+        let suffix = utf8[4...]
+        guard let first = suffix.first, (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(first) else { return false }
+        return suffix.allSatisfy(alphabet.contains)
+    }
+
+    /// A new worker id.
+    public static func next(_ generator: IdentifierGenerator) -> String {
+        let hex = Array(generator.next(.work).dropFirst(IdentifierKind.work.rawValue.count).utf8)
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: 32, by: 2) {
+            bytes.append(UInt8(String(decoding: hex[index..<(index + 2)], as: UTF8.self), radix: 16)!)
+        }
+        return "wrk_" + encode(bytes)
+    }
+
+    /// TypeID's base32: 128 bits as 26 characters, most significant first (2 leading zero bits).
+    static func encode(_ bytes: [UInt8]) -> String {
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for byte in bytes[0..<8] { high = high << 8 | UInt64(byte) }
+        for byte in bytes[8..<16] { low = low << 8 | UInt64(byte) }
+        var out: [UInt8] = []
+        for position in (0..<26).reversed() {
+            let shift = position * 5  // bit offset of this character's lowest bit
+            let value: UInt64
+            if shift >= 64 {
+                value = high >> UInt64(shift - 64)
+            } else if shift > 59 {
+                value = (low >> UInt64(shift)) | (high << UInt64(64 - shift))
+            } else {
+                value = low >> UInt64(shift)
+            }
+            out.append(alphabet[Int(value & 0x1F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

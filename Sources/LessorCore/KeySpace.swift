@@ -31,6 +31,15 @@ public struct KeySpace: Sendable, Equatable {
     /// `<ns>:{tokens}:id:<tok_...>`, the digest of a token by its id.
     public func tokenID(_ id: String) -> String { "\(namespace):{tokens}:id:\(id)" }
 
+    /// `<ns>:{wrk_X}:worker`, a Den worker's hash.
+    public func worker(_ workerID: String) -> String { "\(namespace):{\(workerID)}:worker" }
+
+    /// `<ns>:{wrk_X}:presence`, the worker's presence lease: its TTL is the remaining presence.
+    public func presence(_ workerID: String) -> String { "\(namespace):{\(workerID)}:presence" }
+
+    /// `<ns>:workers`, a set of every worker id, for listing.
+    public var workers: String { "\(namespace):workers" }
+
     /// `<ns>:environments`, a set of every environment id, for the reaper.
     public var environments: String { "\(namespace):environments" }
 }

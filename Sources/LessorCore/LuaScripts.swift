@@ -16,6 +16,9 @@ public struct LuaScripts: Sendable {
     public let workReap: RedisScript
     public let tokenCreate: RedisScript
     public let tokenRevoke: RedisScript
+    public let workerCreate: RedisScript
+    public let workerGet: RedisScript
+    public let workerHeartbeat: RedisScript
 
     /// The scripts of this build.
     public static let embedded = LuaScripts()
@@ -27,6 +30,7 @@ public struct LuaScripts: Sendable {
             "work_ack": workAck, "work_heartbeat": workHeartbeat, "work_stop": workStop, "work_get": workGet,
             "work_metadata": workMetadata, "work_list": workList, "work_stats": workStats, "work_reap": workReap,
             "token_create": tokenCreate, "token_revoke": tokenRevoke,
+            "worker_create": workerCreate, "worker_get": workerGet, "worker_heartbeat": workerHeartbeat,
         ]
     }
 
@@ -50,5 +54,8 @@ public struct LuaScripts: Sendable {
         workReap = script("work_reap")
         tokenCreate = script("token_create")
         tokenRevoke = script("token_revoke")
+        workerCreate = script("worker_create")
+        workerGet = script("worker_get")
+        workerHeartbeat = script("worker_heartbeat")
     }
 }

@@ -53,6 +53,24 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 }
 
+extension Timestamp {
+    /// Parses the Den heartbeat's `sentAt` / `lastActivityAt` pattern: RFC 3339 in UTC with `Z`
+    /// only (upper case, no offsets), seconds optional, fraction optional (only after seconds),
+    /// and a real calendar date. Fractions beyond six digits are truncated.
+    /// - Parameter text: The text.
+    /// - Returns: The instant, or nil.
+    public init?(denUTC text: some StringProtocol) {
+        var scanner = DigitScanner(Array(text.utf8))
+        guard let year = scanner.number(digits: 4), scanner.skip("-"),
+              let month = scanner.number(digits: 2), scanner.skip("-"),
+              let day = scanner.number(digits: 2), scanner.skip("T"),
+              let time = scanner.timeOfDay(secondsRequired: false), scanner.skip("Z"), scanner.atEnd,
+              let days = daysSinceEpoch(year: year, month: month, day: day)
+        else { return nil }
+        self.init(microseconds: Int64(days) * 86_400_000_000 + time)
+    }
+}
+
 /// Reads fixed-width numbers and punctuation from ASCII bytes.
 struct DigitScanner {
     private let bytes: [UInt8]

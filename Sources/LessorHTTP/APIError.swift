@@ -25,6 +25,19 @@ public struct APIError: Error, Sendable, Equatable {
     public var param: String?
     /// Extra headers, e.g. `Retry-After` on 503.
     public var headers: HTTPFields = [:]
+    /// Den's 400 `details`: every fault with its path; empty means one, from `message` and `param`.
+    public var details: [DenIssue] = []
+
+    /// One fault of a Den request body.
+    public struct DenIssue: Sendable, Equatable {
+        public var message: String
+        public var path: [String]
+
+        public init(message: String, path: [String]) {
+            self.message = message
+            self.path = path
+        }
+    }
 
     public init(_ status: HTTPResponse.Status, _ type: String, _ message: String, param: String? = nil) {
         self.status = status
@@ -81,7 +94,8 @@ public struct APIError: Error, Sendable, Equatable {
         }
         var body: [String: Any] = ["error": code]
         if status == .badRequest {
-            body["details"] = [["message": message, "path": param.map { [$0] } ?? []]]
+            let issues = details.isEmpty ? [DenIssue(message: message, path: param.map { [$0] } ?? [])] : details
+            body["details"] = issues.map { ["message": $0.message, "path": $0.path] as [String: Any] }
         }
         return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
     }

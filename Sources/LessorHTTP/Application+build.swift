@@ -51,5 +51,10 @@ public func buildRouter(configuration: LessorConfiguration, redis: RedisClient, 
             work: work, tokens: tokens, authenticator: authenticator, ids: ids, wakeups: wakeups,
             defaultTTLSeconds: Int(configuration.defaultLeaseTTL.components.seconds)
         ).endpoints)
+    router.addRoutes(
+        WorkerController(
+            workers: Workers(redis: redis, keys: keys, ids: ids, presenceTTL: configuration.workerPresenceTTL),
+            authenticator: authenticator
+        ).endpoints)
     return router
 }

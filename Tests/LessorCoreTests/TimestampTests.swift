@@ -1,4 +1,4 @@
-import LessorCore
+@testable import LessorCore
 import Testing
 
 @Suite("RFC 3339 timestamps at microsecond precision")
@@ -127,5 +127,47 @@ struct IdentifierTests {
     ])
     func validation(id: String, valid: Bool) {
         #expect(IdentifierKind.environment.isValid(id) == valid)
+    }
+}
+
+@Suite("Den ids and timestamps")
+struct DenFormatTests {
+    @Test func typeIDMatchesTheSpecVector() {
+        // TypeID spec: UUID 01890a5d-ac96-774b-bcce-b302099a8057 -> 01h455vb4pex5vsknk084sn02q
+        let bytes: [UInt8] = [0x01, 0x89, 0x0a, 0x5d, 0xac, 0x96, 0x77, 0x4b, 0xbc, 0xce, 0xb3, 0x02, 0x09, 0x9a, 0x80, 0x57]
+        #expect(WorkerID.encode(bytes) == "01h455vb4pex5vsknk084sn02q")
+        #expect(WorkerID.encode([UInt8](repeating: 0xFF, count: 16)) == "7zzzzzzzzzzzzzzzzzzzzzzzzz")
+        #expect(WorkerID.encode([UInt8](repeating: 0, count: 16)) == "00000000000000000000000000")
+    }
+
+    @Test func newWorkerIDsAreValid() {
+        let generator = IdentifierGenerator()
+        for _ in 0..<100 { #expect(WorkerID.isValid(WorkerID.next(generator))) }
+    }
+
+    @Test(arguments: [
+        ("wrk_01h455vb4pex5vsknk084sn02q", true), ("wrk_71h455vb4pex5vsknk084sn02q", true),
+        ("wrk_81h455vb4pex5vsknk084sn02q", false), ("wrk_01h455vb4pex5vsknk084sn02u", false),
+        ("wrk_01h455vb4pex5vsknk084sn02", false), ("wrk_01H455VB4PEX5VSKNK084SN02Q", false),
+        ("usr_01h455vb4pex5vsknk084sn02q", false), ("wrk_01h455vb4pex5vsknk084sn02qq", false),
+    ])
+    func workerIDValidation(id: String, valid: Bool) {
+        #expect(WorkerID.isValid(id) == valid)
+    }
+
+    @Test(arguments: [
+        ("2024-02-29T00:00Z", 1_709_164_800_000_000), ("2000-02-29T00:00:00Z", 951_782_400_000_000),
+        ("2026-07-01T08:15:06.1203949Z", 1_782_893_706_120_394),
+    ] as [(String, Int64)])
+    func denTimestamps(text: String, micros: Int64) {
+        #expect(Timestamp(denUTC: text)?.microseconds == micros)
+    }
+
+    @Test(arguments: [
+        "2023-02-29T00:00Z", "2100-02-29T00:00Z", "2026-07-01T08:15:06+00:00", "2026-07-01T08:15:06z",
+        "2026-07-01t08:15:06Z", "2026-07-01T08:15.5Z", "2026-07-01T08Z", "2026-07-01", "",
+    ])
+    func denRefuses(text: String) {
+        #expect(Timestamp(denUTC: text) == nil)
     }
 }

@@ -146,4 +146,30 @@ struct ReplicaTests {
             #expect(clock.now - started < .milliseconds(900), "woken by the enqueue, not by the deadline")
         }
     }
+
+    @Test func denHeartbeatsOvertakingEachOtherAcrossReplicas() async throws {
+        try await withReplicas(2) { ports, _ in
+            let created = try await call(ports[0], .POST, "/v1/workers", body: #"{"name":"w"}"#)
+            let id = try #require(created.json["id"] as? String)
+            let token = try #require((created.json["tokens"] as? [String: Any])?["activity"] as? String)
+            func beat(_ port: Int, _ body: String) async throws -> Reply {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/workers/\(id)/activity-heartbeat")
+                request.method = .POST
+                request.headers.add(name: "x-den-worker-heartbeat-token", value: token)
+                request.body = .bytes(ByteBuffer(string: body))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                let bytes = try await response.body.collect(upTo: 1 << 20)
+                let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
+                return Reply(status: Int(response.status.code), json: json)
+            }
+            #expect(try await beat(ports[1], #"{"isActiveRecently":true,"openSessionCount":3,"sentAt":"2026-01-01T00:00:02Z"}"#).status == 200)
+            let late = try await beat(ports[0], #"{"isActiveRecently":false,"openSessionCount":0,"sentAt":"2026-01-01T00:00:01Z"}"#)
+            #expect(late.status == 200)
+            #expect(late.json["lastHeartbeatAt"] as? String == "2026-01-01T00:00:02.000000Z")
+            let stored = try await call(ports[0], .GET, "/v1/workers/\(id)")
+            #expect(stored.json["isActiveRecently"] as? Bool == true)
+            #expect(stored.json["openSessionCount"] as? Int == 3)
+            #expect(stored.json["online"] as? Bool == true)
+        }
+    }
 }

@@ -1,0 +1,61 @@
+-- worker_create: registers a Den worker (POST /v1/workers). Its activity token is stored only
+-- as the SHA-256 of the secret.
+-- Source: lua/ops/worker_create.lua + lua/parts (edit those, then bash lua/assemble.sh).
+--
+-- KEYS[1]  <ns>:{wrk_X}:worker   the worker hash
+-- ARGV[1]  worker id   ARGV[2] name   ARGV[3] description ('' = none)   ARGV[4] token SHA-256 (hex)
+--
+-- Replies:
+--   { 'ok', field, value, ... }   the worker hash (id, name, description, createdAt, updatedAt, ...)
+--   { 'exists' }                  the id is taken (should not happen)
+--
+-- redis-cli --eval lua/worker_create.lua 'lessor:{wrk_01h455vb4pex5vsknk084sn02q}:worker' , wrk_01h455vb4pex5vsknk084sn02q laptop-7 '' 5e88...
+-- clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
+-- Lua numbers are doubles: microseconds since 1970 stay exact until the year 2255.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function format_us(us)
+  local seconds = math.floor(us / 1000000)
+  local fraction = us - seconds * 1000000
+  local days = math.floor(seconds / 86400)
+  local of_day = seconds - days * 86400
+  -- Howard Hinnant's civil_from_days
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
+    math.floor(of_day / 3600), math.floor(of_day / 60) % 60, of_day % 60, fraction)
+end
+
+-- The inverse of format_us, for text format_us wrote; nil for anything else.
+local function parse_us(text)
+  local y, mo, d, h, mi, s, f = string.match(text or '',
+    '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.(%d%d%d%d%d%d)Z$')
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  -- Howard Hinnant's days_from_civil
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (mo > 2 and mo - 3 or mo + 9) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return (days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)) * 1000000 + tonumber(f)
+end
+
+if redis.call('EXISTS', KEYS[1]) == 1 then return { 'exists' } end
+local at = format_us(now_us())
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'description', ARGV[3], 'tokenSha256', ARGV[4],
+  'isActiveRecently', 0, 'createdAt', at, 'updatedAt', at)
+local reply = redis.call('HGETALL', KEYS[1])
+table.insert(reply, 1, 'ok')
+return reply

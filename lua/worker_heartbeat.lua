@@ -1,0 +1,101 @@
+-- worker_heartbeat: the OpenWork Den activity heartbeat (POST /v1/workers/{id}/activity-heartbeat).
+-- A worker's clock running ahead cannot pin the record in the future, and a heartbeat that
+-- overtook a newer one through the load balancer never undoes it.
+-- Source: lua/ops/worker_heartbeat.lua + lua/parts (edit those, then bash lua/assemble.sh).
+--
+--   candidate        := min(sentAt or now, now)
+--   lastHeartbeatAt  := max(stored, candidate)
+--   lastActiveAt     := max(stored, min(lastActivityAt or candidate, now))   only when active
+--   isActiveRecently, openSessionCount: stored unless candidate is older than the last stored one
+--   presence lease   := renewed for the presence TTL
+--
+-- KEYS[1]  <ns>:{wrk_X}:worker   KEYS[2] <ns>:{wrk_X}:presence
+-- ARGV[1]  SHA-256 (hex) of the presented activity token ('' when none was presented)
+-- ARGV[2]  isActiveRecently: 1 | 0
+-- ARGV[3]  sentAt in microseconds since 1970 ('' when absent)
+-- ARGV[4]  lastActivityAt in microseconds since 1970 ('' when absent or null)
+-- ARGV[5]  openSessionCount ('' when absent)
+-- ARGV[6]  presence TTL in ms
+--
+-- Replies:
+--   { 'ok', lastHeartbeatAt, lastActiveAt | false }
+--   { 'not_found' } | { 'unauthorized' }
+--
+-- redis-cli --eval lua/worker_heartbeat.lua 'lessor:{wrk_X}:worker' 'lessor:{wrk_X}:presence' , <sha256> 1 '' '' 4 90000
+-- clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
+-- Lua numbers are doubles: microseconds since 1970 stay exact until the year 2255.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function format_us(us)
+  local seconds = math.floor(us / 1000000)
+  local fraction = us - seconds * 1000000
+  local days = math.floor(seconds / 86400)
+  local of_day = seconds - days * 86400
+  -- Howard Hinnant's civil_from_days
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
+    math.floor(of_day / 3600), math.floor(of_day / 60) % 60, of_day % 60, fraction)
+end
+
+-- The inverse of format_us, for text format_us wrote; nil for anything else.
+local function parse_us(text)
+  local y, mo, d, h, mi, s, f = string.match(text or '',
+    '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.(%d%d%d%d%d%d)Z$')
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  -- Howard Hinnant's days_from_civil
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (mo > 2 and mo - 3 or mo + 9) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return (days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)) * 1000000 + tonumber(f)
+end
+
+local stored = redis.call('HMGET', KEYS[1], 'tokenSha256', 'lastHeartbeatAt', 'lastActiveAt', 'lastSentAt')
+if not stored[1] then return { 'not_found' } end
+if ARGV[1] == '' or ARGV[1] ~= stored[1] then return { 'unauthorized' } end
+
+local now = now_us()
+local candidate = tonumber(ARGV[3]) or now
+if candidate > now then candidate = now end
+
+local heartbeat = parse_us(stored[2])
+if not heartbeat or candidate > heartbeat then heartbeat = candidate end
+local fields = { 'lastHeartbeatAt', format_us(heartbeat), 'updatedAt', format_us(now) }
+
+local active = stored[3] and parse_us(stored[3]) or nil
+if ARGV[2] == '1' then
+  local activity = tonumber(ARGV[4]) or candidate
+  if activity > now then activity = now end
+  if not active or activity > active then active = activity end
+  table.insert(fields, 'lastActiveAt')
+  table.insert(fields, format_us(active))
+end
+
+local last_sent = parse_us(stored[4])
+if not last_sent or candidate >= last_sent then
+  table.insert(fields, 'lastSentAt')
+  table.insert(fields, format_us(candidate))
+  table.insert(fields, 'isActiveRecently')
+  table.insert(fields, ARGV[2])
+  if ARGV[5] ~= '' then
+    table.insert(fields, 'openSessionCount')
+    table.insert(fields, ARGV[5])
+  end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('SET', KEYS[2], 1, 'PX', tonumber(ARGV[6]))
+return { 'ok', format_us(heartbeat), active and format_us(active) or false }
