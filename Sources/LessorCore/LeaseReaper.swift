@@ -1,5 +1,6 @@
 import LessorRedis
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Requeues lapsed leases in the background, on every front node, so an item whose holder
@@ -53,6 +54,7 @@ public struct LeaseReaper: Service {
                             let result = try await work.reap(environmentID: environment, batch: batch)
                             more = result.more
                             if result.reaped > 0 {
+                                Counter(label: "lessor_leases_reaped_total").increment(by: result.reaped)
                                 logger.debug("reaped lapsed leases", metadata: ["env": "\(environment)", "count": "\(result.reaped)"])
                             }
                         } catch {

@@ -20,8 +20,10 @@ public struct LessorConfiguration: Sendable, Equatable {
     public var defaultLeaseTTL: Duration = .seconds(60)
     /// A worker's presence lease (`LESSOR_WORKER_TTL_SECONDS`).
     public var workerPresenceTTL: Duration = .seconds(90)
-    /// `text` or `json` (`LESSOR_LOG_FORMAT`).
-    public var logFormat: LogFormat = .text
+    /// `json` or `text` (`LESSOR_LOG_FORMAT`).
+    public var logFormat: LogFormat = .json
+    /// How long `/readyz` answers 503 after SIGTERM before the server stops accepting (`LESSOR_DRAIN_DELAY_MS`).
+    public var drainDelay: Duration = .seconds(1)
     /// Minimum log level (`LESSOR_LOG_LEVEL`): trace, debug, info, notice, warning, error, critical.
     public var logLevel: String = "info"
 
@@ -58,8 +60,9 @@ public struct LessorConfiguration: Sendable, Equatable {
         Setting(variable: "LESSOR_ADMIN_TOKEN", help: "admin bearer token (default: none, admin routes refuse everyone)"),
         Setting(variable: "LESSOR_DEFAULT_TTL_SECONDS", help: "lease TTL when a heartbeat asks for none, clamped to 10-600 (default 60)"),
         Setting(variable: "LESSOR_WORKER_TTL_SECONDS", help: "worker presence lease in seconds, 1-86400 (default 90)"),
-        Setting(variable: "LESSOR_LOG_FORMAT", help: "text or json (default text)"),
+        Setting(variable: "LESSOR_LOG_FORMAT", help: "json or text (default json)"),
         Setting(variable: "LESSOR_LOG_LEVEL", help: "trace, debug, info, notice, warning, error or critical (default info)"),
+        Setting(variable: "LESSOR_DRAIN_DELAY_MS", help: "after SIGTERM, ms that /readyz answers 503 before the server stops accepting, 0-60000 (default 1000)"),
     ]
 
     /// The defaults: a local Redis, port 8080.
@@ -121,9 +124,10 @@ public struct LessorConfiguration: Sendable, Equatable {
             defaultLeaseTTL = .seconds(Self.clampedLeaseTTL(seconds))
         }
         if let seconds = try integer("LESSOR_WORKER_TTL_SECONDS", in: 1...86_400) { workerPresenceTTL = .seconds(seconds) }
+        if let ms = try integer("LESSOR_DRAIN_DELAY_MS", in: 0...60_000) { drainDelay = .milliseconds(ms) }
         if let format = value("LESSOR_LOG_FORMAT") {
             guard let parsed = LogFormat(rawValue: format.lowercased()) else {
-                throw ConfigurationError(variable: "LESSOR_LOG_FORMAT", message: "must be text or json, not \"\(format)\"")
+                throw ConfigurationError(variable: "LESSOR_LOG_FORMAT", message: "must be json or text, not \"\(format)\"")
             }
             logFormat = parsed
         }

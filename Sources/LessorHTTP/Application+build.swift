@@ -2,18 +2,24 @@ import Hummingbird
 import LessorCore
 import LessorRedis
 import Logging
+import Prometheus
+import ServiceLifecycle
 
 /// Builds the HTTP application of one front node.
 /// - Parameters:
 ///   - configuration: The node's settings.
 ///   - redis: The Redis client; it runs as a service of the application and stops after the server.
 ///   - logger: The application's logger.
-/// - Returns: An application ready to `runService()`.
+///   - metrics: The registry `MetricsSystem` was bootstrapped with, served at `/metrics`.
+///   - drain: Turns `/readyz` to 503 when graceful shutdown begins (see ``DrainService``).
+/// - Returns: An application to run in a `ServiceGroup` after which a ``DrainService`` is listed.
 public func buildApplication(
     configuration: LessorConfiguration,
     redis: RedisClient,
+    metrics: PrometheusCollectorRegistry,
+    drain: DrainState,
     logger: Logger
-) -> some ApplicationProtocol {
+) -> some ApplicationProtocol & Service {
     let reaper = LeaseReaper(
         work: WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: configuration.namespace)),
         logger: Logger(label: "lessor.reaper"))
@@ -24,7 +30,8 @@ public func buildApplication(
     // Services stop in reverse order: the server drains first (long polls included), then
     // the reaper and the wakeup subscription, Redis last.
     return Application(
-        router: buildRouter(configuration: configuration, redis: redis, wakeups: wakeups),
+        router: buildRouter(configuration: configuration, redis: redis, wakeups: wakeups, metrics: metrics, drain: drain),
+        server: .http1(configuration: .init(idleTimeout: .seconds(75))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lessor"),
         services: [redis, subscriber, reaper],
         logger: logger
@@ -36,8 +43,16 @@ public func buildApplication(
 ///   - configuration: The node's settings (namespace, admin token, default TTL).
 ///   - redis: The Redis client the routes use.
 ///   - wakeups: What wakes long polls (fed by a ``RedisSubscriber``).
+///   - metrics: The registry served at `/metrics`.
+///   - drain: The draining flag `/readyz` reads.
 /// - Returns: The router.
-public func buildRouter(configuration: LessorConfiguration, redis: RedisClient, wakeups: PollWakeups = PollWakeups()) -> Router<LessorRequestContext> {
+public func buildRouter(
+    configuration: LessorConfiguration,
+    redis: RedisClient,
+    wakeups: PollWakeups = PollWakeups(),
+    metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    drain: DrainState = DrainState()
+) -> Router<LessorRequestContext> {
     let keys = KeySpace(namespace: configuration.namespace)
     let ids = IdentifierGenerator()
     let work = WorkLeaseScripts(redis: redis, keys: keys)
@@ -45,7 +60,9 @@ public func buildRouter(configuration: LessorConfiguration, redis: RedisClient, 
     let authenticator = TokenAuthenticator(adminToken: configuration.adminToken, tokens: tokens)
     let router = Router(context: LessorRequestContext.self)
     router.add(middleware: APIErrorMiddleware())
-    router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values)).endpoints)
+    router.add(middleware: AccessMiddleware())
+    router.addRoutes(MetricsController(registry: metrics).endpoints)
+    router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values), drain: drain).endpoints)
     router.addRoutes(
         WorkController(
             work: work, tokens: tokens, authenticator: authenticator, ids: ids, wakeups: wakeups,

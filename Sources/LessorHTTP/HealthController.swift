@@ -10,14 +10,17 @@ public struct HealthController<Context: RequestContext>: Sendable {
 
     let redis: RedisClient
     let scripts: [RedisScript]
+    let drain: DrainState
 
     /// Creates the controller.
     /// - Parameters:
     ///   - redis: The client whose answers decide readiness.
     ///   - scripts: Scripts that must be in Redis's script cache for the node to be ready.
-    public init(redis: RedisClient, scripts: [RedisScript] = []) {
+    ///   - drain: Set when graceful shutdown begins: the node is no longer ready.
+    public init(redis: RedisClient, scripts: [RedisScript] = [], drain: DrainState = DrainState()) {
         self.redis = redis
         self.scripts = scripts
+        self.drain = drain
     }
 
     /// The routes, unauthenticated.
@@ -35,6 +38,9 @@ public struct HealthController<Context: RequestContext>: Sendable {
     /// 200 while Redis answers and holds every script (missing ones, after a Redis restart or
     /// failover, are loaded here), else 503 with `Retry-After`.
     @Sendable func ready(request: Request, context: Context) async throws -> EditedResponse<Status> {
+        if drain.isDraining {
+            return EditedResponse(status: .serviceUnavailable, headers: [.retryAfter: "1"], response: Status(status: "draining"))
+        }
         if await scriptsLoaded() {
             return EditedResponse(status: .ok, response: Status(status: "ok"))
         }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import LessorCore
 import LessorRedis
+import Metrics
 
 /// The self-hosted work API of the Qoder/Anthropic family, plus Lessor's admin routes
 /// (environments, tokens). Check order, first failure wins: 401 → 400 (parameters, body) →
@@ -16,6 +17,14 @@ public struct WorkController: Sendable {
     let ids: IdentifierGenerator
     let wakeups: PollWakeups
     let defaultTTLSeconds: Int
+    /// `lessor_leases_granted_total`: acks that granted (or confirmed) a lease.
+    private let leasesGranted = Counter(label: "lessor_leases_granted_total")
+    /// `lessor_leases_extended_total`: heartbeats that found the lease live.
+    private let leasesExtended = Counter(label: "lessor_leases_extended_total")
+    /// `lessor_leases_lapsed_total`: heartbeats that found the lease lapsed and re-established it.
+    private let leasesLapsed = Counter(label: "lessor_leases_lapsed_total")
+    /// `lessor_long_polls_waiting`: long polls of this node waiting for work now.
+    private let longPollsWaiting = Gauge(label: "lessor_long_polls_waiting")
 
     /// Creates the controller.
     public init(
@@ -182,7 +191,11 @@ public struct WorkController: Sendable {
         // only when an item became pollable in this environment, or once at the deadline.
         let deadline = ContinuousClock.now + .milliseconds(block)
         let waiter = wakeups.register(environment: environment)
-        defer { wakeups.unregister(waiter) }
+        longPollsWaiting.record(wakeups.waiting)
+        defer {
+            wakeups.unregister(waiter)
+            longPollsWaiting.record(wakeups.waiting)
+        }
         while true {
             if let item = try await pollOnce() { return PollResponse(item: item) }
             if ContinuousClock.now >= deadline { return PollResponse(item: nil) }
@@ -195,9 +208,11 @@ public struct WorkController: Sendable {
         let worker = try Self.workerID(request)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+        let item = try await call { () async throws(WorkError) in
             try await work.ack(environmentID: environment, workID: workID, workerID: worker, ttlSeconds: defaultTTLSeconds)
-        })
+        }
+        leasesGranted.increment()
+        return WorkItemResponse(item: item)
     }
 
     @Sendable func heartbeat(request: Request, context: Context) async throws -> HeartbeatResponse {
@@ -214,9 +229,11 @@ public struct WorkController: Sendable {
         let worker = try Self.workerID(request)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return HeartbeatResponse(try await call { () async throws(WorkError) in
+        let result = try await call { () async throws(WorkError) in
             try await work.heartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttlSeconds: ttl)
-        })
+        }
+        (result.leaseExtended ? leasesExtended : leasesLapsed).increment()
+        return HeartbeatResponse(result)
     }
 
     @Sendable func stop(request: Request, context: Context) async throws -> WorkItemResponse {
@@ -333,8 +350,12 @@ public struct WorkController: Sendable {
             case .refused(.environmentNotSelfHosted(let kind)):
                 throw APIError.invalidRequest("the work API needs a self_hosted environment; this one is \(kind)")
             case .refused(.workNotFound): throw APIError.notFound("work item not found")
-            case .refused(.conflict(let reason)): throw APIError.conflict("the work item cannot do that now (\(reason.replacingOccurrences(of: "_", with: " ")))")
-            case .refused(.preconditionFailed(let reason)): throw APIError.preconditionFailed("precondition failed: \(reason.replacingOccurrences(of: "_", with: " "))")
+            case .refused(.conflict(let reason)):
+                Counter(label: "lessor_work_refusals_total", dimensions: [("status", "409")]).increment()
+                throw APIError.conflict("the work item cannot do that now (\(reason.replacingOccurrences(of: "_", with: " ")))")
+            case .refused(.preconditionFailed(let reason)):
+                Counter(label: "lessor_work_refusals_total", dimensions: [("status", "412")]).increment()
+                throw APIError.preconditionFailed("precondition failed: \(reason.replacingOccurrences(of: "_", with: " "))")
             }
         }
     }

@@ -5,6 +5,10 @@ import LessorCore
 import LessorHTTP
 import LessorRedis
 import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
 
 /// `lessor serve`: one front node. Every option also reads its `LESSOR_*` variable; the flag wins.
 struct Serve: AsyncParsableCommand {
@@ -29,6 +33,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("worker-ttl-seconds"), help: help("LESSOR_WORKER_TTL_SECONDS")) var workerTTLSeconds: String?
     @Option(name: .customLong("log-format"), help: help("LESSOR_LOG_FORMAT")) var logFormat: String?
     @Option(name: .customLong("log-level"), help: help("LESSOR_LOG_LEVEL")) var logLevel: String?
+    @Option(name: .customLong("drain-delay-ms"), help: help("LESSOR_DRAIN_DELAY_MS")) var drainDelay: String?
 
     /// The flags given, by the variable they stand for.
     private var flags: [String: String?] {
@@ -39,7 +44,7 @@ struct Serve: AsyncParsableCommand {
             "LESSOR_REDIS_MASTER_NAME": redisMasterName, "LESSOR_REDIS_WAIT_REPLICAS": redisWaitReplicas,
             "LESSOR_NAMESPACE": namespace, "LESSOR_HOST": host, "LESSOR_PORT": port, "LESSOR_ADMIN_TOKEN": adminToken,
             "LESSOR_DEFAULT_TTL_SECONDS": defaultTTLSeconds, "LESSOR_WORKER_TTL_SECONDS": workerTTLSeconds,
-            "LESSOR_LOG_FORMAT": logFormat, "LESSOR_LOG_LEVEL": logLevel,
+            "LESSOR_LOG_FORMAT": logFormat, "LESSOR_LOG_LEVEL": logLevel, "LESSOR_DRAIN_DELAY_MS": drainDelay,
         ]
     }
 
@@ -62,6 +67,8 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         let logger = Logger(label: "lessor")
         let redis = try RedisClient(configuration: configuration.redis, logger: Logger(label: "lessor.redis"))
         logger.info("lessor serve", metadata: [
@@ -70,8 +77,16 @@ struct Serve: AsyncParsableCommand {
             "redis.database": "\(configuration.redis.database)",
             "lessor.namespace": "\(configuration.namespace)",
         ])
-        let app = buildApplication(configuration: configuration, redis: redis, logger: logger)
-        try await app.runService()
+        let drain = DrainState()
+        let app = buildApplication(configuration: configuration, redis: redis, metrics: metrics, drain: drain, logger: logger)
+        // Services stop in reverse order: the drain service hears SIGTERM first and turns
+        // /readyz to 503 for the drain delay; then the server stops accepting and finishes
+        // in-flight requests; then the reaper, the subscriber and Redis stop.
+        let group = ServiceGroup(configuration: .init(
+            services: [app, DrainService(state: drain, delay: configuration.drainDelay)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
     }
 }
 

@@ -70,7 +70,7 @@ struct LessorConfigurationTests {
         ("LESSOR_REDIS_POOL_SIZE", "0", "from 1 to 64"),
         ("LESSOR_NAMESPACE", "a{b}", "A-Z"),
         ("LESSOR_NAMESPACE", "has space", "A-Z"),
-        ("LESSOR_LOG_FORMAT", "xml", "text or json"),
+        ("LESSOR_LOG_FORMAT", "xml", "json or text"),
         ("LESSOR_LOG_LEVEL", "loud", "must be one of"),
         ("LESSOR_REDIS_CLUSTER", "127.0.0.1:7000", "not supported"),
         ("LESSOR_PROT", "8080", "is not a Lessor setting"),

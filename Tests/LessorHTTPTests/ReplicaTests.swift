@@ -19,6 +19,11 @@ struct ReplicaTests {
 
     /// Starts `count` replicas and waits until each is ready.
     func withReplicas(_ count: Int, _ body: ([Int], RedisServerProcess) async throws -> Void) async throws {
+        try await withReplicaProcesses(count) { replicas, server in try await body(replicas.map(\.1), server) }
+    }
+
+    /// Starts `count` replicas (process and port) and waits until each is ready.
+    func withReplicaProcesses(_ count: Int, _ body: ([(ChildProcess, Int)], RedisServerProcess) async throws -> Void) async throws {
         try await withRedisServer { server in
             var replicas: [(ChildProcess, Int)] = []
             defer { for (process, _) in replicas { process.signal(SIGKILL); _ = process.exitStatus() } }
@@ -41,7 +46,7 @@ struct ReplicaTests {
                 }
                 #expect(ready)
             }
-            try await body(replicas.map(\.1), server)
+            try await body(replicas, server)
         }
     }
 
@@ -170,6 +175,57 @@ struct ReplicaTests {
             #expect(stored.json["isActiveRecently"] as? Bool == true)
             #expect(stored.json["openSessionCount"] as? Int == 3)
             #expect(stored.json["online"] as? Bool == true)
+        }
+    }
+
+    @Test func metricsShowEveryFamilyAndSIGTERMDrainsALongPoll() async throws {
+        try await withReplicaProcesses(1) { replicas, server in
+            let (lessor, port) = replicas[0]
+            let env = try #require(try await call(port, .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
+            let base = "/api/v1/cloud/environments/\(env)/work"
+            let work = try #require(try await call(port, .POST, base, body: "{}").json["id"] as? String)
+            #expect(try await call(port, .POST, "\(base)/\(work)/ack", worker: "w").status == 200)
+            let beat = try await call(port, .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT", worker: "w")
+            let last = try #require(beat.json["last_heartbeat"] as? String)
+            #expect(try await call(port, .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT").status == 412)
+            try await server.cli("DEL", "lessor:{\(env)}:lease:\(work)")
+            #expect(try await call(port, .POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(last)", worker: "w").json["lease_extended"] as? Bool == false)
+            try await server.cli("DEL", "lessor:{\(env)}:lease:\(work)")
+            try await server.cli("ZADD", "lessor:{\(env)}:deadlines", "0", work)
+            var state = ""
+            for _ in 0..<100 where state != "queued" {
+                try await Task.sleep(for: .milliseconds(50))
+                state = try await call(port, .GET, "\(base)/\(work)").json["state"] as? String ?? ""
+            }
+            #expect(try await call(port, .POST, "\(base)/\(work)/heartbeat").status == 409)
+            try await server.cli("SCRIPT", "FLUSH")  // the next call meets NOSCRIPT: a counted Redis error
+            _ = try await call(port, .GET, "\(base)/\(work)")
+
+            async let waiting = call(port, .GET, "\(base)/poll?block_ms=999&reclaim_older_than_ms=600000")
+            _ = try await call(port, .GET, "\(base)/poll")  // takes the requeued item so the long poll waits
+            try await Task.sleep(for: .milliseconds(150))
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics")
+            request.method = .GET
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
+            for family in [
+                "lessor_http_requests_total", "lessor_http_request_duration_seconds_bucket", "lessor_redis_commands_total",
+                "lessor_redis_errors_total", "lessor_redis_connects_total", "lessor_leases_granted_total",
+                "lessor_leases_extended_total", "lessor_leases_lapsed_total", "lessor_leases_reaped_total",
+                "lessor_work_refusals_total", "lessor_long_polls_waiting",
+            ] {
+                let values = text.split(separator: "\n").filter { $0.hasPrefix(family) }.compactMap { Double($0.split(separator: " ").last ?? "") }
+                #expect(values.contains { $0 > 0 }, "\(family) has no non-zero sample")
+            }
+            #expect(text.contains(#"status="412""#))
+            #expect(text.contains(#"status="409""#))
+
+            // SIGTERM while the long poll waits: readiness turns 503, the poll still finishes, exit 0.
+            lessor.signal(SIGTERM)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await call(port, .GET, "/readyz").status == 503)
+            #expect(try await waiting.status == 200)
+            #expect(try await offCooperativePool { lessor.waitForExit(within: 15) } == 0)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -18,6 +19,8 @@ public final class RedisClient: Sendable, Service {
     private let slots: [ConnectionSlot]
     private let nextSlot = Atomic<Int>(0)
     private let logger: Logger
+    /// `lessor_redis_commands_total`: round trips sent (a pipelined batch counts each command).
+    private let commandsSent = Counter(label: "lessor_redis_commands_total")
 
     /// Creates a client. No connection is opened until the first command or ``run()``.
     /// - Parameters:
@@ -48,24 +51,31 @@ public final class RedisClient: Sendable, Service {
         let bytes = command.encoded()
         // A connection can die between being picked and being written to. A command that was
         // never written is sent once more on a fresh connection; a written one never is.
-        for attempt in 1...2 {
-            let (slot, connection) = try await connection()
-            let reply: RESPValue
-            do {
-                reply = try await connection.send(bytes, timeout: configuration.commandTimeout).get()
-            } catch let error as RedisError {
-                if error.code == .connectionUnavailable, attempt == 1 {
-                    slot.discard(connection)
-                    continue
+        do throws(RedisError) {
+            for attempt in 1...2 {
+                let (slot, connection) = try await connection()
+                let reply: RESPValue
+                do {
+                    commandsSent.increment()
+                    reply = try await connection.send(bytes, timeout: configuration.commandTimeout).get()
+                } catch let error as RedisError {
+                    if error.code == .connectionUnavailable, attempt == 1 {
+                        slot.discard(connection)
+                        continue
+                    }
+                    throw error
+                } catch {
+                    throw RedisError(.connectionLost, "Redis command failed: \(error); outcome unknown")
                 }
-                throw error
-            } catch {
-                throw RedisError(.connectionLost, "Redis command failed: \(error); outcome unknown")
+                if case .error(let message) = reply { throw RedisError(.serverError, message) }
+                return reply
             }
-            if case .error(let message) = reply { throw RedisError(.serverError, message) }
-            return reply
+            preconditionFailure("unreachable: the last attempt returns or throws")
+        } catch {
+            // `lessor_redis_errors_total{code}`: NOSCRIPT is counted too; it is rare and worth seeing.
+            Counter(label: "lessor_redis_errors_total", dimensions: [("code", error.code.description)]).increment()
+            throw error
         }
-        preconditionFailure("unreachable: the last attempt returns or throws")
     }
 
     /// Sends one command and decodes its reply.

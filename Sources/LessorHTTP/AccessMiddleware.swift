@@ -1,0 +1,46 @@
+import Hummingbird
+import Logging
+import Metrics
+
+/// One access log line and the request metrics per request: `lessor_http_requests_total`
+/// by route template, method and status (`status="412"`), and
+/// `lessor_http_request_duration_seconds` by route and method.
+///
+/// It runs inside ``APIErrorMiddleware``, so the status it records is the one the client
+/// gets, error bodies included.
+public struct AccessMiddleware: RouterMiddleware {
+    public typealias Context = LessorRequestContext
+
+    private let logger = Logger(label: "lessor.access")
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let status: Int
+        let response: Response
+        do {
+            response = try await next(request, context)
+            status = Int(response.status.code)
+        } catch {
+            let apiError = APIErrorMiddleware.apiError(for: error, logger: context.logger)
+            record(request, context, status: Int(apiError.status.code), since: started)
+            throw apiError
+        }
+        record(request, context, status: status, since: started)
+        return response
+    }
+
+    private func record(_ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        let route = context.endpointPath ?? "unmatched"
+        let method = request.method.rawValue
+        Counter(label: "lessor_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))]).increment()
+        Timer(label: "lessor_http_request_duration_seconds", dimensions: [("route", route), ("method", method)]).recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        logger.info("request", metadata: [
+            "request_id": "\(context.requestID)", "method": "\(method)", "route": "\(route)", "status": "\(status)",
+            "duration_ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000) / 1e6 + Double(elapsed.components.seconds) * 1000)",
+        ])
+    }
+}
