@@ -69,6 +69,24 @@ public struct AccessTokens: Sendable {
         return reply == .array([.bulkString(Array("ok".utf8))])
     }
 
+    /// Every token record (revoked ones included), by scanning the token ids.
+    public func all() async throws(RedisError) -> [AccessToken] {
+        var cursor = "0"
+        var tokens: [AccessToken] = []
+        repeat {
+            let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", keys.tokenID("*"), "COUNT", 500))
+            guard case .array(let parts) = reply, parts.count == 2 else { throw RedisError(.unexpectedReply, "SCAN replied \(reply)") }
+            cursor = try String(fromRESP: parts[0])
+            for id in try [String](fromRESP: parts[1]) {
+                guard let digest = try await redis.send(RedisCommand("GET", key: id), as: String?.self),
+                      let record = try await record(digest: digest)
+                else { continue }
+                tokens.append(record)
+            }
+        } while cursor != "0"
+        return tokens.sorted { $0.id < $1.id }
+    }
+
     /// The record of a secret, by the secret's ``digest(of:)``, or nil when unknown or expired.
     public func record(digest: String) async throws(RedisError) -> AccessToken? {
         let reply = try await redis.send(RedisCommand("HGETALL", key: keys.tokenRecord(digest: digest)))

@@ -14,6 +14,7 @@ public struct LuaScripts: Sendable {
     public let workList: RedisScript
     public let workStats: RedisScript
     public let workReap: RedisScript
+    public let workExpireLease: RedisScript
     public let tokenCreate: RedisScript
     public let tokenRevoke: RedisScript
     public let workerCreate: RedisScript
@@ -28,7 +29,7 @@ public struct LuaScripts: Sendable {
         [
             "environment_create": environmentCreate, "work_enqueue": workEnqueue, "work_poll": workPoll,
             "work_ack": workAck, "work_heartbeat": workHeartbeat, "work_stop": workStop, "work_get": workGet,
-            "work_metadata": workMetadata, "work_list": workList, "work_stats": workStats, "work_reap": workReap,
+            "work_metadata": workMetadata, "work_list": workList, "work_stats": workStats, "work_reap": workReap, "work_expire_lease": workExpireLease,
             "token_create": tokenCreate, "token_revoke": tokenRevoke,
             "worker_create": workerCreate, "worker_get": workerGet, "worker_heartbeat": workerHeartbeat,
         ]
@@ -52,6 +53,7 @@ public struct LuaScripts: Sendable {
         workList = script("work_list")
         workStats = script("work_stats")
         workReap = script("work_reap")
+        workExpireLease = script("work_expire_lease")
         tokenCreate = script("token_create")
         tokenRevoke = script("token_revoke")
         workerCreate = script("worker_create")

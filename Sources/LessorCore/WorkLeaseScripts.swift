@@ -180,6 +180,12 @@ public struct WorkLeaseScripts: Sendable {
         return WorkStats(depth: depth, pending: pending, oldestQueuedAt: try? String?(fromRESP: values[3]), workersPolling: polling)
     }
 
+    /// Ends an item's lease now, as if it had lapsed (the SRE tool `lessor lease expire`).
+    public func expireLease(environmentID: String, workID: String) async throws(WorkError) -> WorkItem {
+        let values = try await run(scripts.workExpireLease, environmentID, [workID, retentionSeconds])
+        return try item(values, environmentID)
+    }
+
     /// The reaper's step for one environment.
     /// - Returns: How many lapsed leases it handled and whether more are due now.
     public func reap(environmentID: String, batch: Int) async throws(WorkError) -> (reaped: Int, more: Bool) {

@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand {
 }
 
 /// The help line of a setting, with its variable.
-private func help(_ variable: String) -> ArgumentHelp {
+func help(_ variable: String) -> ArgumentHelp {
     let setting = LessorConfiguration.settings.first { $0.variable == variable }
     return ArgumentHelp("\(setting?.help ?? "") [\(variable)]")
 }

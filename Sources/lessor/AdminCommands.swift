@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import LessorCore
+import LessorRedis
+
+/// Where the SRE commands find Redis: the same settings as `lessor serve`.
+struct RedisOptions: ParsableArguments {
+    @Option(name: .customLong("redis-url"), help: help("LESSOR_REDIS_URL")) var redisURL: String?
+    @Option(name: .customLong("namespace"), help: help("LESSOR_NAMESPACE")) var namespace: String?
+
+    /// The resolved configuration (flags over `LESSOR_*` variables).
+    func configuration() throws -> LessorConfiguration {
+        var values = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("LESSOR_") }
+        if let redisURL { values["LESSOR_REDIS_URL"] = redisURL }
+        if let namespace { values["LESSOR_NAMESPACE"] = namespace }
+        do {
+            return try LessorConfiguration(values)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// Runs `body` with a Redis client that is shut down afterwards; failures exit 1 with a message.
+    func withRedis(_ body: (RedisClient, LessorConfiguration) async throws -> Void) async throws {
+        let configuration = try configuration()
+        var redisConfiguration = configuration.redis
+        redisConfiguration.poolSize = 1
+        let redis = try RedisClient(configuration: redisConfiguration)
+        defer { redis.shutDown() }
+        do {
+            try await body(redis, configuration)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("lessor: \(Self.describe(error))\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as RedisError: return error.message
+        case let error as WorkError:
+            switch error {
+            case .redis(let redisError): return redisError.message
+            case .refused(.environmentNotFound): return "no such environment"
+            case .refused(.environmentNotSelfHosted(let kind)): return "the environment is \(kind), not self_hosted"
+            case .refused(.workNotFound): return "no such work item"
+            case .refused(.conflict(let state)): return "the work item holds no lease (\(state))"
+            case .refused(.preconditionFailed(let reason)): return "precondition failed (\(reason))"
+            }
+        default: return "\(error)"
+        }
+    }
+}
+
+/// Prints `key: value` lines, aligned, skipping nil values as `-`.
+func printFields(_ fields: KeyValuePairs<String, String?>) {
+    let width = fields.map(\.key.count).max() ?? 0
+    for (key, value) in fields {
+        print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + (value ?? "-"))
+    }
+}
+
+struct EnvironmentCommands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "env", abstract: "Manage environments.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an environment and print its id.")
+        @OptionGroup var redis: RedisOptions
+        @Option(help: "Its name.") var name: String
+        @Option(help: "Its description.") var description: String = ""
+        @Option(help: "self_hosted (serves the work API) or cloud.") var type: String = "self_hosted"
+
+        func run() async throws {
+            guard let kind = EnvironmentKind(rawValue: type) else { throw ValidationError("--type must be self_hosted or cloud") }
+            try await redis.withRedis { client, configuration in
+                let work = WorkLeaseScripts(redis: client, keys: KeySpace(namespace: configuration.namespace))
+                let environment = try await work.createEnvironment(id: IdentifierGenerator().next(.environment), name: name, description: description, kind: kind)
+                printFields(["id": environment.id, "name": environment.name, "type": environment.kind.rawValue, "created_at": environment.createdAt])
+            }
+        }
+    }
+}
+
+struct TokenCommands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Manage personal access tokens.", subcommands: [Create.self, Revoke.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token and print its secret (shown once).")
+        @OptionGroup var redis: RedisOptions
+        @Option(help: "Its name.") var name: String = ""
+        @Option(name: .customLong("env"), help: "An environment it may use (repeat for several; none = every environment).") var environments: [String] = []
+        @Option(name: .customLong("expires-in-seconds"), help: "Its lifetime (default: none).") var expiresIn: Int?
+
+        func run() async throws {
+            if let expiresIn, expiresIn < 1 { throw ValidationError("--expires-in-seconds must be positive") }
+            try await redis.withRedis { client, configuration in
+                let keys = KeySpace(namespace: configuration.namespace)
+                let work = WorkLeaseScripts(redis: client, keys: keys)
+                for id in environments where try await work.environment(id: id) == nil {
+                    throw ValidationError("no such environment: \(id)")
+                }
+                let tokens = AccessTokens(redis: client, keys: keys, ids: IdentifierGenerator())
+                let (token, secret) = try await tokens.create(name: name, environmentIDs: environments.isEmpty ? nil : environments, lifetimeSeconds: expiresIn)
+                printFields(["id": token.id, "token": secret, "environments": token.environmentIDs?.joined(separator: ",") ?? "all", "expires_at": token.expiresAt])
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token (refused everywhere within 2 s).")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "The token id (tok_...).") var id: String
+
+        func run() async throws {
+            try await redis.withRedis { client, configuration in
+                let tokens = AccessTokens(redis: client, keys: KeySpace(namespace: configuration.namespace), ids: IdentifierGenerator())
+                guard try await tokens.revoke(id: id) else { throw ValidationError("no such token: \(id)") }
+                printFields(["id": id, "revoked": "true"])
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
+        @OptionGroup var redis: RedisOptions
+
+        func run() async throws {
+            try await redis.withRedis { client, configuration in
+                let tokens = AccessTokens(redis: client, keys: KeySpace(namespace: configuration.namespace), ids: IdentifierGenerator())
+                for token in try await tokens.all() {
+                    print([token.id, token.revoked ? "revoked" : "active", token.environmentIDs?.joined(separator: ",") ?? "all",
+                           token.expiresAt ?? "never", token.name].joined(separator: "\t"))
+                }
+            }
+        }
+    }
+}
+
+struct WorkerCommands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Manage Den workers.", subcommands: [Register.self])
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a worker and print its activity token (shown once).")
+        @OptionGroup var redis: RedisOptions
+        @Option(help: "Its name.") var name: String
+        @Option(help: "Its description.") var description: String?
+
+        func run() async throws {
+            try await redis.withRedis { client, configuration in
+                let workers = Workers(redis: client, keys: KeySpace(namespace: configuration.namespace), ids: IdentifierGenerator(), presenceTTL: configuration.workerPresenceTTL)
+                let (worker, token) = try await workers.create(name: name, description: description)
+                printFields(["id": worker.id, "name": worker.name, "activity_token": token])
+            }
+        }
+    }
+}
+
+struct WorkCommands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "work", abstract: "Inspect work items.", subcommands: [Inspect.self])
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a work item's state, holder, remaining lease and fencing token.")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "The environment id (env_...).") var environment: String
+        @Argument(help: "The work id (work_...).") var work: String
+
+        func run() async throws {
+            try await redis.withRedis { client, configuration in
+                let item = try await WorkLeaseScripts(redis: client, keys: KeySpace(namespace: configuration.namespace)).get(environmentID: environment, workID: work)
+                printItem(item)
+            }
+        }
+    }
+}
+
+struct LeaseCommands: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lease", abstract: "Act on leases.", subcommands: [Expire.self])
+
+    struct Expire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End a work item's lease now, as if it had lapsed: it is requeued (or stopped when stopping).")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "The environment id (env_...).") var environment: String
+        @Argument(help: "The work id (work_...).") var work: String
+
+        func run() async throws {
+            try await redis.withRedis { client, configuration in
+                let item = try await WorkLeaseScripts(redis: client, keys: KeySpace(namespace: configuration.namespace)).expireLease(environmentID: environment, workID: work)
+                printItem(item)
+            }
+        }
+    }
+}
+
+func printItem(_ item: WorkItem) {
+    printFields([
+        "id": item.id, "environment": item.environmentID, "state": item.state.rawValue, "holder": item.workerID,
+        "fencing_token": String(item.fencingToken),
+        "lease_remaining_ms": item.leaseRemainingMilliseconds > 0 ? String(item.leaseRemainingMilliseconds) : nil,
+        "lease_expires_at": item.leaseExpiresAt, "latest_heartbeat_at": item.latestHeartbeatAt,
+        "acknowledged_at": item.acknowledgedAt, "created_at": item.createdAt,
+    ])
+}

@@ -1,0 +1,163 @@
+-- work_expire_lease: ends an item's lease now, as if it had lapsed (SRE tool `lessor lease
+-- expire`): starting/active -> queued (redelivered first), stopping -> stopped.
+-- Source: lua/ops/work_expire_lease.lua + lua/parts (edit those, then bash lua/assemble.sh).
+--
+-- KEYS[1]  <ns>:{env_X}:env
+-- ARGV[1]  work id   ARGV[2] retention seconds of stopped items
+--
+-- Replies:
+--   { 'ok', field, value, ..., 'lease_pttl', ms }   the item after the expiry
+--   { 'conflict', state }                           the item holds no lease (queued or stopped)
+--   { 'not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
+--
+-- redis-cli --eval lua/work_expire_lease.lua 'lessor:{env_X}:env' , work_Y 604800
+-- clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
+-- Lua numbers are doubles: microseconds since 1970 stay exact until the year 2255.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function format_us(us)
+  local seconds = math.floor(us / 1000000)
+  local fraction = us - seconds * 1000000
+  local days = math.floor(seconds / 86400)
+  local of_day = seconds - days * 86400
+  -- Howard Hinnant's civil_from_days
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
+    math.floor(of_day / 3600), math.floor(of_day / 60) % 60, of_day % 60, fraction)
+end
+
+-- The inverse of format_us, for text format_us wrote; nil for anything else.
+local function parse_us(text)
+  local y, mo, d, h, mi, s, f = string.match(text or '',
+    '^(%d%d%d%d)-(%d%d)-(%d%d)T(%d%d):(%d%d):(%d%d)%.(%d%d%d%d%d%d)Z$')
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  -- Howard Hinnant's days_from_civil
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (mo > 2 and mo - 3 or mo + 9) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return (days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)) * 1000000 + tonumber(f)
+end
+-- environment: every key of an environment shares the prefix of KEYS[1] ("<ns>:{env_X}:env"),
+-- so one hash tag puts them all in one cluster slot. Item keys are built from the prefix.
+local P = string.sub(KEYS[1], 1, -4)
+local QUEUE, DELIVERED, AVAILABLE = P .. 'queue', P .. 'delivered', P .. 'available'
+local DEADLINES, ITEMS, POLLERS, STOPPED = P .. 'deadlines', P .. 'items', P .. 'pollers', P .. 'stopped'
+-- Pub/Sub channel told of every newly pollable item, so long polls wake at once.
+local WAKEUP = P .. 'wakeup'
+-- Never-delivered items sort after every requeued one in QUEUE: score = ms + FRESH.
+local FRESH = 4398046511104 -- 2^42 ms, about 139 years
+
+local function item_key(id) return P .. 'work:' .. id end
+local function lease_key(id) return P .. 'lease:' .. id end
+
+-- nil when the environment exists and is self-hosted, else the reply to return.
+local function environment_error()
+  local kind = redis.call('HGET', KEYS[1], 'type')
+  if not kind then return { 'environment_not_found' } end
+  if kind ~= 'self_hosted' then return { 'environment_not_self_hosted', kind } end
+  return nil
+end
+-- item: reading a work item and the transitions several scripts share.
+-- Needs the clock and environment parts.
+
+-- { 'ok', field, value, ... } of the item's hash plus its live lease's remaining ms.
+local function item_reply(id, status)
+  local reply = redis.call('HGETALL', item_key(id))
+  table.insert(reply, 1, status or 'ok')
+  table.insert(reply, 'lease_pttl')
+  table.insert(reply, tostring(redis.call('PTTL', lease_key(id))))
+  return reply
+end
+
+-- Takes the item out of every index of pollable or leased items and drops its lease.
+local function unindex(id)
+  redis.call('ZREM', QUEUE, id)
+  redis.call('ZREM', DELIVERED, id)
+  redis.call('ZREM', AVAILABLE, id)
+  redis.call('ZREM', DEADLINES, id)
+  redis.call('DEL', lease_key(id))
+end
+
+-- A lapsed holder's item goes back to the queue ahead of never-delivered ones; the
+-- fencing token stays, so the next ack hands out a higher one.
+local function requeue(id, now)
+  local key = item_key(id)
+  unindex(id)
+  redis.call('HDEL', key, 'worker_id', 'delivered_at', 'delivered_to', 'acknowledged_at',
+    'started_at', 'latest_heartbeat_at', 'lease_expires_at')
+  redis.call('HSET', key, 'state', 'queued', 'available_at', format_us(now))
+  local ms = math.floor(now / 1000)
+  redis.call('ZADD', QUEUE, ms, id)
+  redis.call('ZADD', AVAILABLE, ms, id)
+  redis.call('PUBLISH', WAKEUP, id)
+end
+
+-- Final state: lease released at once; the hash expires after the retention period.
+local function stop(id, now, retention_seconds)
+  local key = item_key(id)
+  unindex(id)
+  local at = format_us(now)
+  redis.call('HSET', key, 'state', 'stopped', 'stopped_at', at)
+  redis.call('HDEL', key, 'lease_expires_at')
+  if redis.call('HEXISTS', key, 'stop_requested_at') == 0 then
+    redis.call('HSET', key, 'stop_requested_at', at)
+  end
+  redis.call('EXPIRE', key, retention_seconds)
+  redis.call('ZADD', STOPPED, math.floor(now / 1000), id)
+end
+
+-- Requeues (or, for `stopping`, stops) up to `batch` items whose lease lapsed before now.
+-- Returns how many it handled and whether more lapsed ones wait.
+local function reap_lapsed(now, batch, retention_seconds)
+  local ms = math.floor(now / 1000)
+  local due = redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', ms, 'LIMIT', 0, batch)
+  local handled = 0
+  for _, id in ipairs(due) do
+    local pttl = redis.call('PTTL', lease_key(id))
+    if pttl > 0 then
+      -- Revived by a heartbeat after its deadline was read: trust the key.
+      redis.call('ZADD', DEADLINES, ms + pttl, id)
+    else
+      local state = redis.call('HGET', item_key(id), 'state')
+      if state == 'starting' or state == 'active' then
+        requeue(id, now)
+      elseif state == 'stopping' then
+        stop(id, now, retention_seconds)
+      else
+        redis.call('ZREM', DEADLINES, id)
+      end
+      handled = handled + 1
+    end
+  end
+  return handled, #due == batch
+end
+
+local refused = environment_error()
+if refused then return refused end
+local id = ARGV[1]
+local state = redis.call('HGET', item_key(id), 'state')
+if not state then return { 'not_found' } end
+local now = now_us()
+if state == 'starting' or state == 'active' then
+  requeue(id, now)
+elseif state == 'stopping' then
+  stop(id, now, tonumber(ARGV[2]))
+else
+  return { 'conflict', state }
+end
+return item_reply(id)
