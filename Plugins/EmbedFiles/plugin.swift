@@ -1,0 +1,36 @@
+import Foundation
+import PackagePlugin
+
+/// Embeds files of the repository into a target at build time, byte for byte, so the binary
+/// is self-contained while each file keeps one home in the tree: `lua/*.lua` into LessorCore
+/// (`embeddedLuaSources`) and `docs/openapi.yaml` into LessorHTTP (`embeddedDocuments`).
+@main
+struct EmbedFiles: BuildToolPlugin {
+    func createBuildCommands(context: PluginContext, target: any Target) throws -> [Command] {
+        let root = context.package.directoryURL
+        let variable: String
+        let files: [URL]
+        switch target.name {
+        case "LessorCore":
+            variable = "embeddedLuaSources"
+            files = try FileManager.default.contentsOfDirectory(at: root.appendingPathComponent("lua"), includingPropertiesForKeys: nil)
+                .filter { $0.pathExtension == "lua" }
+                .sorted { $0.lastPathComponent < $1.lastPathComponent }
+        case "LessorHTTP":
+            variable = "embeddedDocuments"
+            files = [root.appendingPathComponent("docs/openapi.yaml")]
+        default:
+            return []
+        }
+        let output = context.pluginWorkDirectoryURL.appendingPathComponent("Embedded.swift")
+        return [
+            .buildCommand(
+                displayName: "Embedding \(files.count) file(s) into \(target.name)",
+                executable: try context.tool(named: "EmbedFilesTool").url,
+                arguments: [output.path, variable] + files.map(\.path),
+                inputFiles: files,
+                outputFiles: [output]
+            )
+        ]
+    }
+}
