@@ -64,9 +64,10 @@ public func buildRouter(
     router.addRoutes(MetricsController(registry: metrics).endpoints)
     router.addRoutes(OpenAPIController().endpoints)
     router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values), drain: drain).endpoints)
+    router.addRoutes(AdminController(work: work, tokens: tokens, authenticator: authenticator, ids: ids).endpoints)
     router.addRoutes(
         WorkController(
-            work: work, tokens: tokens, authenticator: authenticator, ids: ids, wakeups: wakeups,
+            work: work, authenticator: authenticator, ids: ids, wakeups: wakeups,
             defaultTTLSeconds: Int(configuration.defaultLeaseTTL.components.seconds)
         ).endpoints)
     router.addRoutes(

@@ -10,6 +10,11 @@ public enum Principal: Sendable, Equatable {
     /// A personal access token: the work API of the environments it lists (nil: all).
     case token(id: String, environmentIDs: Set<String>?)
 
+    /// Throws 403 unless this is the admin token.
+    public func requireAdmin() throws {
+        guard self == .admin else { throw APIError.permission("this route needs the admin token") }
+    }
+
     /// True when the principal may use the work API of `environmentID`.
     public func mayUse(environment environmentID: String) -> Bool {
         switch self {

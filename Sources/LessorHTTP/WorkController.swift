@@ -5,14 +5,12 @@ import LessorCore
 import LessorRedis
 import Metrics
 
-/// The self-hosted work API of the Qoder/Anthropic family, plus Lessor's admin routes
-/// (environments, tokens). Check order, first failure wins: 401 → 400 (parameters, body) →
+/// The self-hosted work API of the Qoder/Anthropic family. Check order, first failure wins: 401 → 400 (parameters, body) →
 /// 403 → 404 environment → 400 not self-hosted → 404 work item → 409 → 412.
 public struct WorkController: Sendable {
     public typealias Context = LessorRequestContext
 
     let work: WorkLeaseScripts
-    let tokens: AccessTokens
     let authenticator: TokenAuthenticator
     let ids: IdentifierGenerator
     let wakeups: PollWakeups
@@ -28,24 +26,19 @@ public struct WorkController: Sendable {
 
     /// Creates the controller.
     public init(
-        work: WorkLeaseScripts, tokens: AccessTokens, authenticator: TokenAuthenticator, ids: IdentifierGenerator,
+        work: WorkLeaseScripts, authenticator: TokenAuthenticator, ids: IdentifierGenerator,
         wakeups: PollWakeups, defaultTTLSeconds: Int
     ) {
         self.work = work
-        self.tokens = tokens
         self.authenticator = authenticator
         self.ids = ids
         self.wakeups = wakeups
         self.defaultTTLSeconds = defaultTTLSeconds
     }
 
-    /// Every route of the work API and the admin routes.
+    /// Every route of the work API.
     public var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        routes.post("api/v1/tokens", use: createToken)
-        routes.delete("api/v1/tokens/:token_id", use: revokeToken)
-        routes.post("api/v1/cloud/environments", use: createEnvironment)
-        routes.get("api/v1/cloud/environments/:environment_id", use: getEnvironment)
         let items = routes.group("api/v1/cloud/environments/:environment_id/work")
         items.post(use: enqueue)
         items.get(use: list)
@@ -57,82 +50,6 @@ public struct WorkController: Sendable {
         items.post(":work_id/heartbeat", use: heartbeat)
         items.post(":work_id/stop", use: stop)
         return routes
-    }
-
-    // MARK: admin
-
-    @Sendable func createToken(request: Request, context: Context) async throws -> EditedResponse<TokenResponse> {
-        let principal = try await authenticator.principal(for: request)
-        let body = try await JSONBody.read(request, context: context)
-        let name = try body.string("name") ?? ""
-        var environmentIDs: [String]?
-        switch body.members["environment_ids"] {
-        case nil, .null?: environmentIDs = nil
-        case .array(let values)?:
-            environmentIDs = try values.map { value in
-                guard case .string(let id) = value else { throw APIError.invalidRequest("environment_ids must be an array of environment ids", param: "environment_ids") }
-                return id
-            }
-        default: throw APIError.invalidRequest("environment_ids must be an array of environment ids or null", param: "environment_ids")
-        }
-        var lifetime: Int?
-        switch body.members["expires_in_seconds"] {
-        case nil, .null?: lifetime = nil
-        case .number(let seconds)? where seconds >= 1 && seconds <= 10 * 365 * 86_400 && seconds == seconds.rounded(): lifetime = Int(seconds)
-        default: throw APIError.invalidRequest("expires_in_seconds must be a positive integer (at most ten years)", param: "expires_in_seconds")
-        }
-        try requireAdmin(principal)
-        for id in environmentIDs ?? [] {
-            guard IdentifierKind.environment.isValid(id), try await work.environment(id: id) != nil else {
-                throw APIError.invalidRequest("environment_ids names an unknown environment: \(id)", param: "environment_ids")
-            }
-        }
-        let (token, secret) = try await tokens.create(name: name, environmentIDs: environmentIDs, lifetimeSeconds: lifetime)
-        return EditedResponse(status: .created, response: .created(token, secret: secret))
-    }
-
-    @Sendable func revokeToken(request: Request, context: Context) async throws -> TokenResponse {
-        let principal = try await authenticator.principal(for: request)
-        try requireAdmin(principal)
-        let id = try context.parameters.require("token_id")
-        guard IdentifierKind.token.isValid(id), try await tokens.revoke(id: id) else {
-            throw APIError.notFound("token \(id) not found")
-        }
-        return .revoked(id: id)
-    }
-
-    @Sendable func createEnvironment(request: Request, context: Context) async throws -> EditedResponse<EnvironmentResponse> {
-        let principal = try await authenticator.principal(for: request)
-        let body = try await JSONBody.read(request, context: context)
-        let name = try body.string("name") ?? ""
-        let description = try body.string("description") ?? ""
-        var kind = EnvironmentKind.selfHosted
-        if let config = try body.object("config") {
-            switch config["type"] {
-            case nil, .null?: break
-            case .string(let text)?:
-                guard let parsed = EnvironmentKind(rawValue: text) else {
-                    throw APIError.invalidRequest("config.type must be self_hosted or cloud", param: "config.type")
-                }
-                kind = parsed
-            default: throw APIError.invalidRequest("config.type must be self_hosted or cloud", param: "config.type")
-            }
-        }
-        try requireAdmin(principal)
-        let environment = try await call { () async throws(WorkError) in
-            try await work.createEnvironment(id: ids.next(.environment), name: name, description: description, kind: kind)
-        }
-        return EditedResponse(status: .created, response: EnvironmentResponse(environment: environment))
-    }
-
-    @Sendable func getEnvironment(request: Request, context: Context) async throws -> EnvironmentResponse {
-        let principal = try await authenticator.principal(for: request)
-        let id = try context.parameters.require("environment_id")
-        guard principal.mayUse(environment: id) else { throw APIError.permission("this token may not use environment \(id)") }
-        guard IdentifierKind.environment.isValid(id), let environment = try await call({ () async throws(WorkError) in try await work.environment(id: id) }) else {
-            throw APIError.notFound("environment \(id) not found")
-        }
-        return EnvironmentResponse(environment: environment)
     }
 
     // MARK: work
@@ -156,7 +73,7 @@ public struct WorkController: Sendable {
             return text
         } } ?? [:])
         let environment = try scope(principal, context)
-        let item = try await call { () async throws(WorkError) in
+        let item = try await mapped { () async throws(WorkError) in
             try await work.enqueue(environmentID: environment, workID: ids.next(.work), dataType: "session", sessionID: sessionID, metadata: metadata)
         }
         return EditedResponse(status: .created, response: WorkItemResponse(item: item))
@@ -182,7 +99,7 @@ public struct WorkController: Sendable {
         }
         let environment = try scope(principal, context)
         let pollOnce = { () async throws -> WorkItem? in
-            try await call { () async throws(WorkError) in
+            try await mapped { () async throws(WorkError) in
                 try await work.poll(environmentID: environment, workerID: worker, reclaimMilliseconds: reclaim)
             }
         }
@@ -208,7 +125,7 @@ public struct WorkController: Sendable {
         let worker = try Self.workerID(request)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        let item = try await call { () async throws(WorkError) in
+        let item = try await mapped { () async throws(WorkError) in
             try await work.ack(environmentID: environment, workID: workID, workerID: worker, ttlSeconds: defaultTTLSeconds)
         }
         leasesGranted.increment()
@@ -229,7 +146,7 @@ public struct WorkController: Sendable {
         let worker = try Self.workerID(request)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        let result = try await call { () async throws(WorkError) in
+        let result = try await mapped { () async throws(WorkError) in
             try await work.heartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttlSeconds: ttl)
         }
         (result.leaseExtended ? leasesExtended : leasesLapsed).increment()
@@ -241,7 +158,7 @@ public struct WorkController: Sendable {
         let force = try await JSONBody.read(request, context: context).bool("force") ?? false
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+        return WorkItemResponse(item: try await mapped { () async throws(WorkError) in
             try await work.stop(environmentID: environment, workID: workID, force: force)
         })
     }
@@ -250,7 +167,7 @@ public struct WorkController: Sendable {
         let principal = try await authenticator.principal(for: request)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+        return WorkItemResponse(item: try await mapped { () async throws(WorkError) in
             try await work.get(environmentID: environment, workID: workID)
         })
     }
@@ -271,7 +188,7 @@ public struct WorkController: Sendable {
         _ = try Self.metadata(patch.compactMapValues { $0 })
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await call { () async throws(WorkError) in
+        return WorkItemResponse(item: try await mapped { () async throws(WorkError) in
             try await work.patchMetadata(environmentID: environment, workID: workID, patch: patch)
         })
     }
@@ -305,7 +222,7 @@ public struct WorkController: Sendable {
         let environment = try scope(principal, context)
         let backwards = cursor?.backwards ?? (before != nil)
         let boundary = cursor?.id ?? before ?? after
-        let page = try await call { () async throws(WorkError) in
+        let page = try await mapped { () async throws(WorkError) in
             try await work.list(environmentID: environment, limit: limit, after: backwards ? nil : boundary, before: backwards ? boundary : nil)
         }
         let next: PageCursor? = page.hasMore
@@ -319,7 +236,7 @@ public struct WorkController: Sendable {
     @Sendable func stats(request: Request, context: Context) async throws -> WorkStatsResponse {
         let principal = try await authenticator.principal(for: request)
         let environment = try scope(principal, context)
-        return WorkStatsResponse(stats: try await call { () async throws(WorkError) in
+        return WorkStatsResponse(stats: try await mapped { () async throws(WorkError) in
             try await work.stats(environmentID: environment)
         })
     }
@@ -333,31 +250,6 @@ public struct WorkController: Sendable {
         guard principal.mayUse(environment: id) else { throw APIError.permission("this token may not use environment \(id)") }
         guard IdentifierKind.environment.isValid(id) else { throw APIError.notFound("environment \(id) not found") }
         return id
-    }
-
-    private func requireAdmin(_ principal: Principal) throws {
-        guard principal == .admin else { throw APIError.permission("this route needs the admin token") }
-    }
-
-    /// Runs a work call and maps its refusals to the Qoder errors.
-    private func call<T>(_ body: () async throws(WorkError) -> T) async throws -> T {
-        do throws(WorkError) {
-            return try await body()
-        } catch {
-            switch error {
-            case .redis(let redisError): throw redisError
-            case .refused(.environmentNotFound): throw APIError.notFound("environment not found")
-            case .refused(.environmentNotSelfHosted(let kind)):
-                throw APIError.invalidRequest("the work API needs a self_hosted environment; this one is \(kind)")
-            case .refused(.workNotFound): throw APIError.notFound("work item not found")
-            case .refused(.conflict(let reason)):
-                Counter(label: "lessor_work_refusals_total", dimensions: [("status", "409")]).increment()
-                throw APIError.conflict("the work item cannot do that now (\(reason.replacingOccurrences(of: "_", with: " ")))")
-            case .refused(.preconditionFailed(let reason)):
-                Counter(label: "lessor_work_refusals_total", dimensions: [("status", "412")]).increment()
-                throw APIError.preconditionFailed("precondition failed: \(reason.replacingOccurrences(of: "_", with: " "))")
-            }
-        }
     }
 
     /// The `Worker-ID` header, if sent: 1–128 printable ASCII characters.

@@ -38,14 +38,14 @@ public struct WorkerController: Sendable {
             throw APIError.invalidRequest("name must be a string of 1 to 256 bytes", param: "name")
         }
         let description = try body.string("description")
-        guard principal == .admin else { throw APIError.permission("this route needs the admin token") }
+        try principal.requireAdmin()
         let (worker, token) = try await workers.create(name: name, description: description)
         return EditedResponse(status: .created, response: CreatedWorkerResponse(worker: worker, token: token))
     }
 
     @Sendable func get(request: Request, context: Context) async throws -> WorkerResponse {
         let principal = try await authenticator.principal(for: request)
-        guard principal == .admin else { throw APIError.permission("this route needs the admin token") }
+        try principal.requireAdmin()
         let id = try context.parameters.require("worker_id")
         guard WorkerID.isValid(id), let worker = try await workers.get(id: id) else { throw APIError.notFound("worker not found") }
         return WorkerResponse(worker: worker)
@@ -60,7 +60,7 @@ public struct WorkerController: Sendable {
             }
             limit = min(value, 200)
         }
-        guard principal == .admin else { throw APIError.permission("this route needs the admin token") }
+        try principal.requireAdmin()
         return WorkerListResponse(data: try await workers.list(limit: limit).map(WorkerResponse.init))
     }
 
