@@ -135,7 +135,8 @@ struct RedisClientTests {
             } catch {
                 #expect(error.code == .connectionUnavailable)
                 #expect(!error.isOutcomeUnknown)
-                #expect(error.message.contains("handshake"))
+                // The handshake gets no reply; on a loaded machine the TCP connect itself may be the part that times out.
+                #expect(error.message.contains("handshake") || error.message.contains("connect"), "\(error.message)")
             }
             #expect(clock.now - started < .seconds(5))
             server.resume()

@@ -118,6 +118,12 @@ public final class RedisServerProcess: Sendable {
     /// - Parameter arguments: The command and arguments.
     @discardableResult
     public func cli(_ arguments: String...) async throws -> String {
+        try await cli(arguments)
+    }
+
+    /// Runs `redis-cli -p <port> <arguments>` and returns its standard output, trimmed.
+    @discardableResult
+    public func cli(_ arguments: [String]) async throws -> String {
         try await offCooperativePool { try self.cliBlocking(arguments) }
     }
 
