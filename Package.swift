@@ -85,6 +85,7 @@ let package = Package(
         .executableTarget(
             name: "lessor",
             dependencies: [
+                "LessorCore",
                 "LessorHTTP",
                 "LessorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

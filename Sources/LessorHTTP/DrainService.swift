@@ -1,3 +1,4 @@
+import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -19,19 +20,23 @@ public final class DrainState: Sendable {
 public struct DrainService: Service {
     let state: DrainState
     let delay: Duration
+    let logger: Logger
 
     /// Creates the service.
     /// - Parameters:
     ///   - state: The flag `/readyz` reads.
     ///   - delay: How long readiness stays 503 before the server stops accepting.
-    public init(state: DrainState, delay: Duration) {
+    ///   - logger: Where the start of draining is logged.
+    public init(state: DrainState, delay: Duration, logger: Logger = Logger(label: "lessor.drain")) {
         self.state = state
         self.delay = delay
+        self.logger = logger
     }
 
     public func run() async throws {
         try? await gracefulShutdown()
         state.begin()
+        logger.info("draining: /readyz answers 503", metadata: ["drain.delay": "\(delay)"])
         // Not cancellable by design: the delay is the point. Cancellation (a second signal) ends it.
         try? await Task.sleep(for: delay)
     }

@@ -201,8 +201,8 @@ struct ReplicaTests {
             try await server.cli("SCRIPT", "FLUSH")  // the next call meets NOSCRIPT: a counted Redis error
             _ = try await call(port, .GET, "\(base)/\(work)")
 
+            _ = try await call(port, .GET, "\(base)/poll")  // takes the requeued item so the long poll below waits
             async let waiting = call(port, .GET, "\(base)/poll?block_ms=999&reclaim_older_than_ms=600000")
-            _ = try await call(port, .GET, "\(base)/poll")  // takes the requeued item so the long poll waits
             try await Task.sleep(for: .milliseconds(150))
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/metrics")
             request.method = .GET
