@@ -22,13 +22,20 @@ sha="$(redis-cli -p "$port" script load "$(cat bench/heartbeat-like.lua)")"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2)"
 echo "script:  bench/heartbeat-like.lua (sha1 $sha), $requests requests, 64 concurrent clients"
 
-wrapper_line="$("$bin" --port "$port" --requests "$requests" --concurrency 64 --pool-size 4)"
-echo "$wrapper_line"
-wrapper_rate="$(sed -E 's/.*= ([0-9]+) req\/s.*/\1/' <<<"$wrapper_line")"
-
-redis-cli -p "$port" flushall >/dev/null
-bench_line="$(redis-benchmark -p "$port" -c 64 -P 1 -n "$requests" -r 1000 -q \
-  EVALSHA "$sha" 2 'bench:{__rand_int__}:item' 'bench:{__rand_int__}:lease' holder 60000 | tr '\r' '\n' | grep 'requests per second' | tail -1)"
-bench_rate="$(grep -oE '[0-9]+(\.[0-9]+)? requests per second' <<<"$bench_line" | cut -d' ' -f1)"
-echo "redis-benchmark -c 64 -P 1: ${bench_rate} req/s"
-python3 -c "print(f'ratio wrapper / redis-benchmark: {${wrapper_rate} / ${bench_rate}:.2f}')"
+# Both clients share the machine's cores with redis-server, so single runs are noisy:
+# alternate them for `rounds` rounds and report the median ratio.
+rounds="${ROUNDS:-3}"
+ratios=()
+for round in $(seq "$rounds"); do
+  redis-cli -p "$port" flushall >/dev/null
+  wrapper_line="$("$bin" --port "$port" --requests "$requests" --concurrency 64 --pool-size 4)"
+  wrapper_rate="$(sed -E 's/.*= ([0-9]+) req\/s.*/\1/' <<<"$wrapper_line")"
+  redis-cli -p "$port" flushall >/dev/null
+  bench_line="$(redis-benchmark -p "$port" -c 64 -P 1 -n "$requests" -r 1000 -q \
+    EVALSHA "$sha" 2 'bench:{__rand_int__}:item' 'bench:{__rand_int__}:lease' holder 60000 | tr '\r' '\n' | grep 'requests per second' | tail -1)"
+  bench_rate="$(grep -oE '[0-9]+(\.[0-9]+)? requests per second' <<<"$bench_line" | cut -d' ' -f1)"
+  ratio="$(python3 -c "print(f'{${wrapper_rate} / ${bench_rate}:.2f}')")"
+  ratios+=("$ratio")
+  echo "round $round: wrapper ${wrapper_rate} req/s, redis-benchmark -c 64 -P 1 ${bench_rate} req/s, ratio ${ratio}"
+done
+echo "median ratio wrapper / redis-benchmark over $rounds rounds: $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(( (rounds + 1) / 2 ))p")"
