@@ -69,21 +69,27 @@ public struct AccessTokens: Sendable {
         return reply == .array([.bulkString(Array("ok".utf8))])
     }
 
-    /// Every token record (revoked ones included), by scanning the token ids.
+    /// Every token record (revoked ones included), by scanning the token ids on every
+    /// primary (on a cluster, a slot being migrated has keys on two nodes).
     public func all() async throws(RedisError) -> [AccessToken] {
-        var cursor = "0"
+        let pattern = keys.tokenID("*")
+        var ids = Set<String>()
+        try await redis.forEachPrimary { node throws(RedisError) in
+            var cursor = "0"
+            repeat {
+                let reply = try await node.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", 500))
+                guard case .array(let parts) = reply, parts.count == 2 else { throw RedisError(.unexpectedReply, "SCAN replied \(reply)") }
+                cursor = try String(fromRESP: parts[0])
+                ids.formUnion(try [String](fromRESP: parts[1]))
+            } while cursor != "0"
+        }
         var tokens: [AccessToken] = []
-        repeat {
-            let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", keys.tokenID("*"), "COUNT", 500))
-            guard case .array(let parts) = reply, parts.count == 2 else { throw RedisError(.unexpectedReply, "SCAN replied \(reply)") }
-            cursor = try String(fromRESP: parts[0])
-            for id in try [String](fromRESP: parts[1]) {
-                guard let digest = try await redis.send(RedisCommand("GET", key: id), as: String?.self),
-                      let record = try await record(digest: digest)
-                else { continue }
-                tokens.append(record)
-            }
-        } while cursor != "0"
+        for id in ids {
+            guard let digest = try await redis.send(RedisCommand("GET", key: id), as: String?.self),
+                  let record = try await record(digest: digest)
+            else { continue }
+            tokens.append(record)
+        }
         return tokens.sorted { $0.id < $1.id }
     }
 

@@ -50,10 +50,10 @@ public struct LessorConfiguration: Sendable, Equatable {
         Setting(variable: "LESSOR_REDIS_POOL_SIZE", help: "Redis connections per front node, 1-64 (default 4)"),
         Setting(variable: "LESSOR_REDIS_CONNECT_TIMEOUT_MS", help: "Redis connect and handshake timeout in ms (default 2000)"),
         Setting(variable: "LESSOR_REDIS_COMMAND_TIMEOUT_MS", help: "Redis reply timeout in ms (default 2000)"),
-        Setting(variable: "LESSOR_REDIS_CLUSTER", help: "Redis Cluster seed nodes, host:port,... (not supported yet)"),
-        Setting(variable: "LESSOR_REDIS_SENTINELS", help: "Redis Sentinel nodes, host:port,... (not supported yet)"),
-        Setting(variable: "LESSOR_REDIS_MASTER_NAME", help: "Sentinel master name (not supported yet)"),
-        Setting(variable: "LESSOR_REDIS_WAIT_REPLICAS", help: "WAIT for this many replicas after lease writes (not supported yet)"),
+        Setting(variable: "LESSOR_REDIS_CLUSTER", help: "Redis Cluster seed nodes, host:port,...; the URL then only gives credentials (default: none)"),
+        Setting(variable: "LESSOR_REDIS_SENTINELS", help: "Redis Sentinel nodes, host:port,...; needs LESSOR_REDIS_MASTER_NAME (default: none)"),
+        Setting(variable: "LESSOR_REDIS_MASTER_NAME", help: "the primary's name in Sentinel (default: none)"),
+        Setting(variable: "LESSOR_REDIS_WAIT_REPLICAS", help: "after every script call, WAIT for this many replicas, 0-16; unacknowledged calls answer 503 (default 0)"),
         Setting(variable: "LESSOR_NAMESPACE", help: "Redis key prefix (default lessor)"),
         Setting(variable: "LESSOR_HOST", help: "address to listen on (default 127.0.0.1)"),
         Setting(variable: "LESSOR_PORT", help: "port to listen on (default 8080)"),
@@ -92,9 +92,6 @@ public struct LessorConfiguration: Sendable, Equatable {
             return number
         }
 
-        for unsupported in ["LESSOR_REDIS_CLUSTER", "LESSOR_REDIS_SENTINELS", "LESSOR_REDIS_MASTER_NAME", "LESSOR_REDIS_WAIT_REPLICAS"] where value(unsupported) != nil {
-            throw ConfigurationError(variable: unsupported, message: "is not supported by this version of Lessor yet; use LESSOR_REDIS_URL")
-        }
         if let url = value("LESSOR_REDIS_URL") {
             do {
                 redis = try RedisConfiguration(url: url)
@@ -102,9 +99,40 @@ public struct LessorConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: "LESSOR_REDIS_URL", message: error.message)
             }
         }
+        func endpoints(_ variable: String) throws(ConfigurationError) -> [RedisEndpoint]? {
+            guard let list = value(variable) else { return nil }
+            do {
+                return try RedisEndpoint.list(list)
+            } catch {
+                throw ConfigurationError(variable: variable, message: "must be host:port,host:port,...: \(error.message)")
+            }
+        }
+        let cluster = try endpoints("LESSOR_REDIS_CLUSTER")
+        let sentinels = try endpoints("LESSOR_REDIS_SENTINELS")
+        let masterName = value("LESSOR_REDIS_MASTER_NAME")
+        switch (cluster, sentinels, masterName) {
+        case (nil, nil, nil):
+            break
+        case (let seeds?, nil, nil):
+            guard redis.database == 0 else {
+                throw ConfigurationError(variable: "LESSOR_REDIS_URL", message: "must name database 0 (or none) with LESSOR_REDIS_CLUSTER: a cluster has only database 0")
+            }
+            redis.topology = .cluster(seeds: seeds)
+        case (_?, _, _):
+            throw ConfigurationError(variable: "LESSOR_REDIS_CLUSTER", message: "cannot be combined with LESSOR_REDIS_SENTINELS or LESSOR_REDIS_MASTER_NAME")
+        case (nil, let sentinels?, let masterName?):
+            redis.topology = .sentinel(sentinels: sentinels, masterName: masterName)
+        case (nil, _?, nil):
+            throw ConfigurationError(variable: "LESSOR_REDIS_SENTINELS", message: "needs LESSOR_REDIS_MASTER_NAME too")
+        case (nil, nil, _?):
+            throw ConfigurationError(variable: "LESSOR_REDIS_MASTER_NAME", message: "needs LESSOR_REDIS_SENTINELS too")
+        }
+        if let replicas = try integer("LESSOR_REDIS_WAIT_REPLICAS", in: 0...16) { redis.waitReplicas = replicas }
         if let size = try integer("LESSOR_REDIS_POOL_SIZE", in: 1...64) { redis.poolSize = size }
         if let ms = try integer("LESSOR_REDIS_CONNECT_TIMEOUT_MS", in: 1...60_000) { redis.connectTimeout = .milliseconds(ms) }
         if let ms = try integer("LESSOR_REDIS_COMMAND_TIMEOUT_MS", in: 1...60_000) { redis.commandTimeout = .milliseconds(ms) }
+        // WAIT must give up before the command that carries it times out.
+        redis.replicationTimeout = redis.commandTimeout / 2
         if let namespace = value("LESSOR_NAMESPACE") {
             // It prefixes every key, before the {hash tag}: braces would break cluster routing.
             let allowed = namespace.utf8.allSatisfy { byte in

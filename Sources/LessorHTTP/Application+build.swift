@@ -24,7 +24,7 @@ public func buildApplication(
         work: WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: configuration.namespace)),
         logger: Logger(label: "lessor.reaper"))
     let wakeups = PollWakeups()
-    let subscriber = RedisSubscriber(configuration: configuration.redis, pattern: "\(configuration.namespace):*:wakeup") { message in
+    let subscriber = RedisSubscriber(client: redis, pattern: "\(configuration.namespace):*:wakeup") { message in
         wakeups.notify(channel: message.channel)
     }
     // Services stop in reverse order: the server drains first (long polls included), then

@@ -49,9 +49,14 @@ public struct HealthController<Context: RequestContext>: Sendable {
 
     private func scriptsLoaded() async -> Bool {
         guard !scripts.isEmpty else { return await redis.ping() }
+        // Every primary: on a cluster, any of them may be asked to run any script next.
+        let scripts = self.scripts
         do {
-            let present = try await redis.send(RedisCommand(arguments: [Array("SCRIPT".utf8), Array("EXISTS".utf8)] + scripts.map { Array($0.sha1.utf8) }), as: [Int].self)
-            for (script, loaded) in zip(scripts, present) where loaded == 0 { try await redis.load(script) }
+            try await redis.forEachPrimary { node throws(RedisError) in
+                let exists = RedisCommand(arguments: [Array("SCRIPT".utf8), Array("EXISTS".utf8)] + scripts.map { Array($0.sha1.utf8) })
+                let present = try await node.send(exists, as: [Int].self)
+                for (script, loaded) in zip(scripts, present) where loaded == 0 { try await node.load(script) }
+            }
             return true
         } catch {
             return false

@@ -16,6 +16,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case invalidURL
             case invalidConfiguration
             case shutdown
+            case notReplicated
         }
 
         let base: Base
@@ -40,6 +41,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static var invalidConfiguration: Self { Self(base: .invalidConfiguration) }
         /// The client was shut down.
         public static var shutdown: Self { Self(base: .shutdown) }
+        /// A write ran on the primary, but fewer replicas than asked acknowledged it in time:
+        /// a failover now may lose it.
+        public static var notReplicated: Self { Self(base: .notReplicated) }
 
         public var description: String { base.rawValue }
     }
@@ -67,10 +71,13 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// True when the command may or may not have run on the server: its connection
     /// was lost or it timed out after being written. Such a command is never retried
     /// by the wrapper; a caller that retries must know the command is idempotent.
-    public var isOutcomeUnknown: Bool { code == .connectionLost || code == .timeout }
+    public var isOutcomeUnknown: Bool { code == .connectionLost || code == .timeout || code == .notReplicated }
 
     /// True when Redis itself refused the command because the script cache lacks it.
     var isNoScript: Bool { code == .serverError && message.hasPrefix("NOSCRIPT") }
+
+    /// True when a replica refused a write (`READONLY`): the server we talk to was demoted.
+    var isReadOnly: Bool { code == .serverError && message.hasPrefix("READONLY") }
 
     public var description: String { "RedisError(\(code)): \(message)" }
 }

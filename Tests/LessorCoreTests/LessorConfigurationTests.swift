@@ -49,6 +49,28 @@ struct LessorConfigurationTests {
         #expect(configuration.logLevel == "debug")
     }
 
+    @Test func clusterAndSentinelTopologies() throws {
+        let cluster = try LessorConfiguration([
+            "LESSOR_REDIS_CLUSTER": "10.0.0.1:7000, 10.0.0.2:7001,[::1]:7002",
+            "LESSOR_REDIS_URL": "redis://:pw@ignored:1",
+        ])
+        #expect(cluster.redis.topology == .cluster(seeds: [
+            RedisEndpoint(host: "10.0.0.1", port: 7000), RedisEndpoint(host: "10.0.0.2", port: 7001), RedisEndpoint(host: "::1", port: 7002),
+        ]))
+        #expect(cluster.redis.password == "pw")
+        let sentinel = try LessorConfiguration([
+            "LESSOR_REDIS_SENTINELS": "s1:26379,s2:26379", "LESSOR_REDIS_MASTER_NAME": "leases",
+            "LESSOR_REDIS_WAIT_REPLICAS": "1", "LESSOR_REDIS_COMMAND_TIMEOUT_MS": "3000",
+        ])
+        #expect(sentinel.redis.topology == .sentinel(sentinels: [RedisEndpoint(host: "s1", port: 26379), RedisEndpoint(host: "s2", port: 26379)], masterName: "leases"))
+        #expect(sentinel.redis.waitReplicas == 1)
+        #expect(sentinel.redis.replicationTimeout == .milliseconds(1500))
+        #expect(throws: ConfigurationError.self) {
+            try LessorConfiguration(["LESSOR_REDIS_CLUSTER": "a:1", "LESSOR_REDIS_SENTINELS": "b:2", "LESSOR_REDIS_MASTER_NAME": "m"])
+        }
+        #expect(throws: ConfigurationError.self) { try LessorConfiguration(["LESSOR_REDIS_CLUSTER": "a:1", "LESSOR_REDIS_URL": "redis://a/3"]) }
+    }
+
     @Test(arguments: [("5", 10), ("10", 10), ("600", 600), ("601", 600), ("100000", 600)])
     func defaultTTLIsClamped(value: String, seconds: Int) throws {
         let configuration = try LessorConfiguration(["LESSOR_DEFAULT_TTL_SECONDS": value])
@@ -72,7 +94,10 @@ struct LessorConfigurationTests {
         ("LESSOR_NAMESPACE", "has space", "A-Z"),
         ("LESSOR_LOG_FORMAT", "xml", "json or text"),
         ("LESSOR_LOG_LEVEL", "loud", "must be one of"),
-        ("LESSOR_REDIS_CLUSTER", "127.0.0.1:7000", "not supported"),
+        ("LESSOR_REDIS_CLUSTER", "127.0.0.1", "host:port"),
+        ("LESSOR_REDIS_CLUSTER", ",", "host:port"),
+        ("LESSOR_REDIS_SENTINELS", "127.0.0.1:26379", "LESSOR_REDIS_MASTER_NAME"),
+        ("LESSOR_REDIS_WAIT_REPLICAS", "17", "from 0 to 16"),
         ("LESSOR_PROT", "8080", "is not a Lessor setting"),
     ])
     func badValuesNameTheirVariableAndFlag(variable: String, value: String, expected: String) {

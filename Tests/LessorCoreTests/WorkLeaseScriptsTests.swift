@@ -6,15 +6,15 @@ import Testing
 
 /// The lease logic itself: the Lua scripts of lua/, run by a real redis-server through the
 /// typed calls. HTTP mapping is tested elsewhere; these pin down what Redis decides.
-@Suite("Work lease scripts against a real redis-server", .timeLimit(.minutes(2)))
+@Suite("Work lease scripts against a real redis-server and a real Redis Cluster", .timeLimit(.minutes(2)))
 struct WorkLeaseScriptsTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let ids = IdentifierGenerator()
 
-    /// Runs `body` with a fresh server, the calls, and one self-hosted environment.
-    func withEnvironment(_ body: (RedisServerProcess, WorkLeaseScripts, String) async throws -> Void) async throws {
-        try await withRedisServer { server in
-            let redis = try RedisClient(configuration: try RedisConfiguration(url: server.url))
+    /// Runs `body` with a fresh Redis of `backend`, the calls, and one self-hosted environment.
+    func withEnvironment(_ backend: RedisBackend, _ body: (any RedisDeployment, WorkLeaseScripts, String) async throws -> Void) async throws {
+        try await withRedis(backend) { server in
+            let redis = try RedisClient(configuration: try LessorConfiguration(server.lessorSettings).redis)
             defer { redis.shutDown() }
             let work = WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: "lessor"))
             let environment = ids.next(.environment)
@@ -54,8 +54,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func environmentsAreCheckedFirst() async throws {
-        try await withEnvironment { _, work, _ in
+    @Test(arguments: RedisBackend.allCases) func environmentsAreCheckedFirst(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { _, work, _ in
             let missing = ids.next(.environment)
             #expect(await refusal { () async throws(WorkError) in _ = try await work.poll(environmentID: missing, workerID: nil, reclaimMilliseconds: 5000) } == .environmentNotFound)
             let cloud = ids.next(.environment)
@@ -65,8 +65,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func pollAckHeartbeatChain() async throws {
-        try await withEnvironment { server, work, environment in
+    @Test(arguments: RedisBackend.allCases) func pollAckHeartbeatChain(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { server, work, environment in
             let created = try await enqueue(work, environment, metadata: ["team": "infra"])
             #expect(created.state == .queued)
             #expect(created.fencingToken == 0)
@@ -111,8 +111,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func sixteenConcurrentHeartbeatsWithOneExpectationLetExactlyOneThrough() async throws {
-        try await withEnvironment { _, work, environment in
+    @Test(arguments: RedisBackend.allCases) func sixteenConcurrentHeartbeatsWithOneExpectationLetExactlyOneThrough(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { _, work, environment in
             let item = try await enqueue(work, environment)
             _ = try await work.ack(environmentID: environment, workID: item.id, workerID: nil, ttlSeconds: 60)
             let first = try await work.heartbeat(environmentID: environment, workID: item.id, workerID: nil, expected: ExpectedLastHeartbeat.none, ttlSeconds: 60)
@@ -130,8 +130,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func aLapsedLeaseIsRequeuedAheadOfFreshWorkAndFencedOff() async throws {
-        try await withEnvironment { server, work, environment in
+    @Test(arguments: RedisBackend.allCases) func aLapsedLeaseIsRequeuedAheadOfFreshWorkAndFencedOff(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { server, work, environment in
             let leased = try await enqueue(work, environment)
             let fresh = try await enqueue(work, environment)
             _ = try await work.poll(environmentID: environment, workerID: "old", reclaimMilliseconds: 5000)
@@ -163,8 +163,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func unacknowledgedDeliveriesAreReclaimedAfterTheWindow() async throws {
-        try await withEnvironment { _, work, environment in
+    @Test(arguments: RedisBackend.allCases) func unacknowledgedDeliveriesAreReclaimedAfterTheWindow(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { _, work, environment in
             let item = try await enqueue(work, environment)
             _ = try await work.poll(environmentID: environment, workerID: "a", reclaimMilliseconds: 5000)
             #expect(try await work.poll(environmentID: environment, workerID: "b", reclaimMilliseconds: 5000) == nil)
@@ -181,8 +181,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func gracefulAndForcedStops() async throws {
-        try await withEnvironment { server, work, environment in
+    @Test(arguments: RedisBackend.allCases) func gracefulAndForcedStops(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { server, work, environment in
             let queued = try await enqueue(work, environment)
             #expect(try await work.stop(environmentID: environment, workID: queued.id, force: false).state == .stopped)
             let active = try await enqueue(work, environment)
@@ -207,8 +207,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func aStoppingItemWhoseLeaseLapsesStops() async throws {
-        try await withEnvironment { _, work, environment in
+    @Test(arguments: RedisBackend.allCases) func aStoppingItemWhoseLeaseLapsesStops(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { _, work, environment in
             let item = try await enqueue(work, environment)
             _ = try await work.ack(environmentID: environment, workID: item.id, workerID: "w", ttlSeconds: 1)
             _ = try await work.stop(environmentID: environment, workID: item.id, force: false)
@@ -218,8 +218,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func listingPagesInIDOrder() async throws {
-        try await withEnvironment { _, work, environment in
+    @Test(arguments: RedisBackend.allCases) func listingPagesInIDOrder(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { _, work, environment in
             var created: [String] = []
             for _ in 0..<5 { created.append(try await enqueue(work, environment).id) }
             let first = try await work.list(environmentID: environment, limit: 2, after: nil, before: nil)
@@ -239,8 +239,8 @@ struct WorkLeaseScriptsTests {
         }
     }
 
-    @Test func metadataMergePatch() async throws {
-        try await withEnvironment { _, work, environment in
+    @Test(arguments: RedisBackend.allCases) func metadataMergePatch(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { _, work, environment in
             let item = try await enqueue(work, environment, metadata: ["keep": "1", "gone": "2", "change": "3"])
             let patched = try await work.patchMetadata(environmentID: environment, workID: item.id, patch: ["gone": nil, "change": "new \"quoted\" / ünï", "added": ""])
             #expect(patched.metadata == ["keep": "1", "change": "new \"quoted\" / ünï", "added": ""])

@@ -3,24 +3,26 @@ import Metrics
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
 
-/// The Swift face of Redis: a small pool of auto-pipelined connections behind an `async` API.
+/// The Swift face of Redis: pools of auto-pipelined connections behind an `async` API, to
+/// one server, a Redis Cluster, or a primary watched by Sentinel (``RedisTopology``).
 ///
 /// Any number of tasks may call ``send(_:)`` at once; no call blocks a thread or an event
-/// loop, and no call gets a connection of its own. Connections open on demand (and eagerly
-/// from ``run()``), reconnect after a drop, and back off after failed attempts, during which
-/// commands fail at once as `connectionUnavailable` instead of hanging.
+/// loop, and no call gets a connection of its own. On a cluster each command goes to the
+/// node that owns its first key's hash slot; `MOVED`, `ASK` and `TRYAGAIN` are followed, and
+/// under Sentinel a demoted or vanished primary is replaced by the one Sentinel names. A
+/// command is retried only when it certainly did not run; one whose outcome is unknown
+/// (connection lost after the write, timeout) is reported as such.
 ///
-/// As a `Service`, ``run()`` keeps the pool warm until graceful shutdown, then closes it.
+/// As a `Service`, ``run()`` keeps the pools warm until graceful shutdown, then closes them.
 public final class RedisClient: Sendable, Service {
     /// The settings the client was made with.
     public let configuration: RedisConfiguration
-    private let slots: [ConnectionSlot]
-    private let nextSlot = Atomic<Int>(0)
+    private let router: any RedisRouter
     private let logger: Logger
-    /// `lessor_redis_commands_total`: round trips sent (a pipelined batch counts each command).
-    private let commandsSent = Counter(label: "lessor_redis_commands_total")
+
+    /// The most attempts one command gets across redirections and retries.
+    static let maximumAttempts = 16
 
     /// Creates a client. No connection is opened until the first command or ``run()``.
     /// - Parameters:
@@ -36,46 +38,24 @@ public final class RedisClient: Sendable, Service {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
-        self.slots = (0..<configuration.poolSize).map { _ in
-            ConnectionSlot(configuration: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
+        switch configuration.topology {
+        case .standalone:
+            router = StandaloneRouter(node: RedisNodePool(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger))
+        case .cluster(let seeds):
+            router = ClusterRouter(seeds: seeds, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+        case .sentinel(let sentinels, let masterName):
+            router = SentinelRouter(sentinels: sentinels, masterName: masterName, configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
         }
     }
 
     /// Sends one command and waits for its reply.
-    /// - Parameter command: The command.
+    /// - Parameter command: The command; on a cluster its first key routes it.
     /// - Returns: The reply; an error reply is thrown instead.
     /// - Throws: `serverError` for an error reply; `connectionUnavailable` when no connection
     ///   could be had (not sent); `timeout` or `connectionLost` when the outcome is unknown.
     @discardableResult
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        let bytes = command.encoded()
-        // A connection can die between being picked and being written to. A command that was
-        // never written is sent once more on a fresh connection; a written one never is.
-        do throws(RedisError) {
-            for attempt in 1...2 {
-                let (slot, connection) = try await connection()
-                let reply: RESPValue
-                do {
-                    commandsSent.increment()
-                    reply = try await connection.send(bytes, timeout: configuration.commandTimeout).get()
-                } catch let error as RedisError {
-                    if error.code == .connectionUnavailable, attempt == 1 {
-                        slot.discard(connection)
-                        continue
-                    }
-                    throw error
-                } catch {
-                    throw RedisError(.connectionLost, "Redis command failed: \(error); outcome unknown")
-                }
-                if case .error(let message) = reply { throw RedisError(.serverError, message) }
-                return reply
-            }
-            preconditionFailure("unreachable: the last attempt returns or throws")
-        } catch {
-            // `lessor_redis_errors_total{code}`: NOSCRIPT is counted too; it is rare and worth seeing.
-            Counter(label: "lessor_redis_errors_total", dimensions: [("code", error.code.description)]).increment()
-            throw error
-        }
+        try await execute(command)
     }
 
     /// Sends one command and decodes its reply.
@@ -88,30 +68,114 @@ public final class RedisClient: Sendable, Service {
         try Value(fromRESP: try await send(command))
     }
 
-    /// True when `PING` is answered within the command timeout.
+    /// True when every primary answers `PING` within the command timeout.
     public func ping() async -> Bool {
-        (try? await send(RedisCommand("PING"))) == .simpleString("PONG")
-    }
-
-    /// A connection for the next command: round-robin over ready connections, so concurrent
-    /// callers spread over the pool and each connection pipelines its share.
-    private func connection() async throws(RedisError) -> (ConnectionSlot, RedisConnection) {
-        let first = nextSlot.add(1, ordering: .relaxed).oldValue
-        let count = slots.count
-        for offset in 0..<count {
-            let slot = slots[(first &+ offset) % count]
-            if slot.isReady { return (slot, try await slot.connection()) }
-            slot.warmUp()
+        guard let primaries = try? await router.primaries(), !primaries.isEmpty else { return false }
+        for pool in primaries {
+            guard let replies = try? await pool.send([RedisCommand("PING").encoded()]), replies == [.simpleString("PONG")] else { return false }
         }
-        // Nothing ready: wait for (or fail fast on) the slot whose turn it is.
-        let slot = slots[first % count]
-        return (slot, try await slot.connection())
+        return true
     }
 
-    /// Keeps the pool open until graceful shutdown or cancellation, then closes it.
+    /// Sends a command to one node after another until it runs, following the topology's
+    /// redirections; bounded by ``maximumAttempts`` and by the command timeout.
+    /// - Parameters:
+    ///   - command: The command.
+    ///   - script: When the command is `EVALSHA` of this script, a `NOSCRIPT` reply loads it
+    ///     on that node and sends the command again (it did not run, so it cannot run twice).
+    func execute(_ command: RedisCommand, script: RedisScript? = nil) async throws(RedisError) -> RESPValue {
+        let deadline = ContinuousClock.now + configuration.commandTimeout
+        var pool = try await counted { () throws(RedisError) in try await router.pool(for: command) }
+        var asking = false
+        for attempt in 1...Self.maximumAttempts {
+            do {
+                return try await run(command, on: pool, asking: asking, script: script)
+            } catch {
+                Self.count(error)
+                let decision = attempt == Self.maximumAttempts
+                    ? .dontRetry : await router.decision(after: error, from: pool, attempt: attempt)
+                switch decision {
+                case .dontRetry:
+                    throw error
+                case .retry(let next, let ask, let delay):
+                    guard ContinuousClock.now + delay < deadline else { throw error }
+                    if delay > .zero { try? await Task.sleep(for: delay) }
+                    (pool, asking) = (next, ask)
+                case .reroute(let delay):
+                    guard ContinuousClock.now + delay < deadline else { throw error }
+                    try? await Task.sleep(for: delay)
+                    (pool, asking) = (try await counted { () throws(RedisError) in try await router.pool(for: command) }, false)
+                }
+            }
+        }
+        preconditionFailure("unreachable: the last attempt returns or throws")
+    }
+
+    /// `lessor_redis_errors_total{code}`: every failed attempt, redirections and NOSCRIPT
+    /// included; they are rare in a steady state and worth seeing.
+    private static func count(_ error: RedisError) {
+        Counter(label: "lessor_redis_errors_total", dimensions: [("code", error.code.description)]).increment()
+    }
+
+    private func counted<T>(_ body: () async throws(RedisError) -> T) async throws(RedisError) -> T {
+        do {
+            return try await body()
+        } catch {
+            Self.count(error)
+            throw error
+        }
+    }
+
+    /// One attempt on one node: `[ASKING] command [WAIT n ms]` back to back on one connection.
+    private func run(_ command: RedisCommand, on pool: RedisNodePool, asking: Bool, script: RedisScript?) async throws(RedisError) -> RESPValue {
+        let waits = script != nil && configuration.waitReplicas > 0
+        var batch = [command.encoded()]
+        if asking { batch.insert(RedisCommand("ASKING").encoded(), at: 0) }
+        if waits {
+            let milliseconds = Int(configuration.replicationTimeout / .milliseconds(1))
+            batch.append(RedisCommand("WAIT", configuration.waitReplicas, max(milliseconds, 1)).encoded())
+        }
+        let replies = try await pool.send(batch)
+        let reply = replies[asking ? 1 : 0]
+        if case .error(let message) = reply {
+            let error = RedisError(.serverError, message)
+            if let script, error.isNoScript {
+                Self.count(error)
+                try await RedisNodeClient(pool: pool).load(script)
+                return try await run(command, on: pool, asking: asking, script: nil)
+            }
+            throw error
+        }
+        if waits, case .integer(let acknowledged) = replies[replies.count - 1], acknowledged < configuration.waitReplicas {
+            throw RedisError(.notReplicated, "\(acknowledged) of \(configuration.waitReplicas) replicas acknowledged the write within \(configuration.replicationTimeout)")
+        }
+        return reply
+    }
+
+    /// Runs `body` once per primary: the one server, every master of a cluster, or the
+    /// primary Sentinel names.
+    /// - Parameter body: Gets a client bound to one primary.
+    /// - Throws: What `body` throws, or `connectionUnavailable` when the primaries are unknown.
+    public func forEachPrimary(_ body: (RedisNodeClient) async throws(RedisError) -> Void) async throws(RedisError) {
+        for pool in try await router.primaries() {
+            try await body(RedisNodeClient(pool: pool))
+        }
+    }
+
+    /// Where a Pub/Sub connection may subscribe: every node of a cluster and the replicas
+    /// of a primary see every message published anywhere.
+    /// - Returns: The configuration of a primary.
+    /// - Throws: `connectionUnavailable` when no primary is known.
+    public func subscriptionConfiguration() async throws(RedisError) -> RedisConfiguration {
+        let primaries = try await router.primaries()
+        guard let pool = primaries.randomElement() else { throw RedisError(.connectionUnavailable, "no Redis primary is known") }
+        return pool.configuration
+    }
+
+    /// Keeps the pools open until graceful shutdown or cancellation, then closes them.
     public func run() async throws {
-        logger.info("redis client starting", metadata: ["redis.endpoint": "\(configuration.endpointDescription)", "redis.pool": "\(slots.count)"])
-        for slot in slots { slot.warmUp() }
+        logger.info("redis client starting", metadata: ["redis.endpoint": "\(configuration.topologyDescription)", "redis.pool": "\(configuration.poolSize)"])
+        await router.warmUp()
         try? await gracefulShutdown()
         shutDown()
         logger.info("redis client stopped")
@@ -119,6 +183,41 @@ public final class RedisClient: Sendable, Service {
 
     /// Closes every connection; later commands fail with `shutdown`.
     public func shutDown() {
-        for slot in slots { slot.shutDown() }
+        router.shutDown()
+    }
+}
+
+/// A client bound to one server, from ``RedisClient/forEachPrimary(_:)``: for commands that
+/// must reach every primary of a cluster, such as `SCAN` and `SCRIPT EXISTS`.
+public struct RedisNodeClient: Sendable {
+    let pool: RedisNodePool
+
+    /// The server's address.
+    public var endpoint: RedisEndpoint { pool.endpoint }
+
+    /// Sends one command to this server, wherever its keys live.
+    /// - Parameter command: The command.
+    /// - Returns: The reply; an error reply is thrown instead.
+    /// - Throws: As ``RedisClient/send(_:)``.
+    @discardableResult
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        let reply = try await pool.send([command.encoded()])[0]
+        if case .error(let message) = reply { throw RedisError(.serverError, message) }
+        return reply
+    }
+
+    /// Sends one command to this server and decodes its reply.
+    /// - Throws: As ``send(_:)``, or `unexpectedReply` when the reply has another shape.
+    public func send<Value: RESPDecodable>(_ command: RedisCommand, as type: Value.Type) async throws(RedisError) -> Value {
+        try Value(fromRESP: try await send(command))
+    }
+
+    /// Loads a script into this server's script cache.
+    /// - Throws: As ``send(_:)``, or `unexpectedReply` when Redis computes another SHA1.
+    public func load(_ script: RedisScript) async throws(RedisError) {
+        let sha = try await send(RedisCommand("SCRIPT", "LOAD", script.source), as: String.self)
+        guard sha == script.sha1 else {
+            throw RedisError(.unexpectedReply, "SCRIPT LOAD returned \(sha), expected \(script.sha1)")
+        }
     }
 }

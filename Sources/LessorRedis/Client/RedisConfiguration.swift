@@ -21,6 +21,15 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var reconnectBackoff = ReconnectBackoff()
     /// `CLIENT SETNAME` value, so `CLIENT LIST` shows who is connected.
     public var clientName: String? = "lessor"
+    /// One server, a cluster or a Sentinel-watched primary. For a cluster or Sentinel,
+    /// ``host`` and ``port`` are not used; the credentials and timeouts apply to every node.
+    public var topology: RedisTopology = .standalone
+    /// After every script call, `WAIT` for this many replicas to acknowledge its writes
+    /// (0: do not wait). A call they do not acknowledge within ``replicationTimeout`` fails
+    /// as `notReplicated`: it ran on the primary, but a failover may lose it.
+    public var waitReplicas: Int = 0
+    /// How long `WAIT` waits for ``waitReplicas``.
+    public var replicationTimeout: Duration = .seconds(1)
 
     /// Creates a configuration for a server.
     /// - Parameters:
@@ -153,14 +162,43 @@ public struct RedisConfiguration: Sendable, Equatable {
         guard (1...64).contains(poolSize) else {
             throw RedisError(.invalidConfiguration, "the Redis pool size must be 1 to 64, not \(poolSize)")
         }
-        guard connectTimeout > .zero, commandTimeout > .zero else {
+        guard connectTimeout > .zero, commandTimeout > .zero, replicationTimeout > .zero else {
             throw RedisError(.invalidConfiguration, "Redis timeouts must be positive")
+        }
+        guard (0...16).contains(waitReplicas) else {
+            throw RedisError(.invalidConfiguration, "the replicas to WAIT for must be 0 to 16, not \(waitReplicas)")
+        }
+        guard replicationTimeout < commandTimeout || waitReplicas == 0 else {
+            throw RedisError(.invalidConfiguration, "the replication timeout must be shorter than the command timeout")
+        }
+        switch topology {
+        case .standalone: break
+        case .cluster(let seeds):
+            guard !seeds.isEmpty else { throw RedisError(.invalidConfiguration, "a Redis Cluster needs at least one seed node") }
+            guard database == 0 else { throw RedisError(.invalidConfiguration, "Redis Cluster has only database 0") }
+        case .sentinel(let sentinels, let masterName):
+            guard !sentinels.isEmpty else { throw RedisError(.invalidConfiguration, "Sentinel mode needs at least one sentinel") }
+            guard !masterName.isEmpty else { throw RedisError(.invalidConfiguration, "Sentinel mode needs the master name") }
         }
     }
 
     /// `host:port`, for logs and errors (IPv6 bracketed).
-    public var endpointDescription: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    public var endpointDescription: String { endpoint.description }
+
+    /// Where a standalone server is.
+    public var endpoint: RedisEndpoint {
+        get { RedisEndpoint(host: host, port: port) }
+        set { (host, port) = (newValue.host, newValue.port) }
+    }
+
+    /// Where Redis is, for logs: the server, the cluster's seeds or the sentinels.
+    public var topologyDescription: String {
+        switch topology {
+        case .standalone: return endpointDescription
+        case .cluster(let seeds): return "cluster " + seeds.map(\.description).joined(separator: ",")
+        case .sentinel(let sentinels, let masterName):
+            return "sentinel \(masterName)@" + sentinels.map(\.description).joined(separator: ",")
+        }
     }
 }
 

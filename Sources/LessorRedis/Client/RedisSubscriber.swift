@@ -17,7 +17,7 @@ public final class RedisSubscriber: Service, Sendable {
         public var payload: [UInt8]
     }
 
-    private let configuration: RedisConfiguration
+    private let client: RedisClient
     private let pattern: String
     private let eventLoop: any EventLoop
     private let logger: Logger
@@ -25,19 +25,20 @@ public final class RedisSubscriber: Service, Sendable {
 
     /// Creates a subscriber; nothing connects before ``run()``.
     /// - Parameters:
-    ///   - configuration: Where Redis is.
+    ///   - client: The client whose topology says where to subscribe (any node of a
+    ///     cluster, the current primary under Sentinel), asked again at every reconnection.
     ///   - pattern: The `PSUBSCRIBE` pattern.
     ///   - eventLoopGroup: Where the connection's I/O runs.
     ///   - logger: Where connection trouble goes.
     ///   - onMessage: Called on the connection's event loop for each message; keep it short.
     public init(
-        configuration: RedisConfiguration,
+        client: RedisClient,
         pattern: String,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "lessor.redis.subscriber"),
         onMessage: @escaping @Sendable (Message) -> Void
     ) {
-        self.configuration = configuration
+        self.client = client
         self.pattern = pattern
         self.eventLoop = eventLoopGroup.next()
         self.logger = logger
@@ -63,7 +64,7 @@ public final class RedisSubscriber: Service, Sendable {
                     if failures % 10 == 1 {
                         self.logger.warning("redis subscription failed", metadata: ["redis.error": "\(error)"])
                     }
-                    try? await Task.sleep(for: self.configuration.reconnectBackoff.delay(afterFailures: failures))
+                    try? await Task.sleep(for: self.client.configuration.reconnectBackoff.delay(afterFailures: failures))
                 }
             }
         }
@@ -71,6 +72,7 @@ public final class RedisSubscriber: Service, Sendable {
 
     private func subscribe() async throws -> RedisConnection {
         let onMessage = self.onMessage
+        let configuration = try await client.subscriptionConfiguration()
         let connection = try await RedisConnection.connect(configuration: configuration, eventLoop: eventLoop) { reply in
             // ["pmessage", pattern, channel, payload]
             guard case .array(let parts) = reply, parts.count == 4,

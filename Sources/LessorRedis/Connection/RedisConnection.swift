@@ -32,17 +32,26 @@ final class RedisConnection: Sendable {
     /// Queues an encoded command.
     /// - Returns: A future for its reply (error replies included as values).
     func send(_ bytes: ByteBuffer, timeout: Duration) -> EventLoopFuture<RESPValue> {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let request = RedisRequest(bytes: bytes, promise: promise, deadline: .now() + TimeAmount(timeout))
+        send([bytes], timeout: timeout)[0]
+    }
+
+    /// Queues encoded commands back to back: no other caller's command comes between them,
+    /// as `ASKING` and `WAIT` need (each applies to the command next to it on the connection).
+    /// - Returns: A future for each reply, in order (error replies included as values).
+    func send(_ batch: [ByteBuffer], timeout: Duration) -> [EventLoopFuture<RESPValue>] {
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let requests = batch.map { bytes in
+            RedisRequest(bytes: bytes, promise: channel.eventLoop.makePromise(of: RESPValue.self), deadline: deadline)
+        }
         let mustSchedule = outbox.withLock { outbox in
-            outbox.requests.append(request)
+            outbox.requests.append(contentsOf: requests)
             defer { outbox.drainScheduled = true }
             return !outbox.drainScheduled
         }
         if mustSchedule {
             channel.eventLoop.execute { self.drain() }
         }
-        return promise.futureResult
+        return requests.map(\.promise.futureResult)
     }
 
     private func drain() {

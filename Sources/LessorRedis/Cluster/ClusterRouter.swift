@@ -1,0 +1,155 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// Routes commands over a Redis Cluster: by the hash slot of their first key, through a
+/// slot map learnt from `CLUSTER SLOTS` and corrected by `MOVED`, with one pool per node.
+final class ClusterRouter: RedisRouter {
+    private struct State {
+        var map: ClusterSlotMap?
+        /// A `MOVED`, `CLUSTERDOWN` or unreachable node said the map is out of date.
+        var stale = true
+        var refreshing = false
+        var lastRefresh: ContinuousClock.Instant?
+    }
+
+    /// The shortest time between two `CLUSTER SLOTS` refreshes, so a storm of `MOVED`
+    /// replies during a resharding costs one refresh, not one per request.
+    static let refreshInterval: Duration = .milliseconds(100)
+
+    private let seeds: [RedisEndpoint]
+    private let configuration: RedisConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let pools: RedisNodePools
+    private let state = Mutex(State())
+
+    init(seeds: [RedisEndpoint], configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.seeds = seeds
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.pools = RedisNodePools(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)
+    }
+
+    func pool(for command: RedisCommand) async throws(RedisError) -> RedisNodePool {
+        let map = try await currentMap()
+        guard let key = command.keys.first else {
+            // A keyless command (PING, SCRIPT LOAD, ...) may go to any primary.
+            guard let endpoint = map.primaries.first else { throw Self.noNodeError }
+            return pools[endpoint]
+        }
+        let slot = HashSlot.of(key)
+        guard let endpoint = map.owner(of: slot) else {
+            markStale()
+            throw RedisError(.connectionUnavailable, "no Redis Cluster node serves hash slot \(slot) (cluster down?)")
+        }
+        return pools[endpoint]
+    }
+
+    func decision(after error: RedisError, from pool: RedisNodePool, attempt: Int) async -> RetryDecision {
+        let backoff = min(Duration.milliseconds(10) * (1 << min(attempt - 1, 5)), .milliseconds(200))
+        if error.code == .connectionUnavailable {
+            // The node may have failed over to a replica: learn the map again, then retry.
+            markStale()
+            return .reroute(after: backoff)
+        }
+        guard error.code == .serverError, let redirection = ClusterRedirection(errorMessage: error.message) else {
+            return .dontRetry
+        }
+        switch redirection {
+        case .moved(let slot, let endpoint):
+            let endpoint = endpoint.host.isEmpty ? RedisEndpoint(host: pool.endpoint.host, port: endpoint.port) : endpoint
+            state.withLock { state in
+                state.map?.assign(slot, to: endpoint)
+                state.stale = true
+            }
+            return .retry(pools[endpoint], asking: false, after: .zero)
+        case .ask(_, let endpoint):
+            let endpoint = endpoint.host.isEmpty ? RedisEndpoint(host: pool.endpoint.host, port: endpoint.port) : endpoint
+            return .retry(pools[endpoint], asking: true, after: .zero)
+        case .tryAgain:
+            return .reroute(after: backoff)
+        case .clusterDown:
+            markStale()
+            return .reroute(after: max(backoff, .milliseconds(100)))
+        }
+    }
+
+    func primaries() async throws(RedisError) -> [RedisNodePool] {
+        try await currentMap().primaries.map { pools[$0] }
+    }
+
+    func warmUp() async {
+        guard let map = try? await currentMap() else { return }
+        for endpoint in map.primaries { pools[endpoint].warmUp() }
+    }
+
+    func shutDown() {
+        pools.shutDown()
+    }
+
+    private static var noNodeError: RedisError {
+        RedisError(.connectionUnavailable, "no Redis Cluster node is known")
+    }
+
+    private func markStale() {
+        state.withLock { $0.stale = true }
+    }
+
+    /// The pool for a node, made on first use.
+
+    /// The slot map, refreshed first when it is missing, or stale and not refreshed lately.
+    /// One caller refreshes at a time; the others go on with the map they have.
+    private func currentMap() async throws(RedisError) -> ClusterSlotMap {
+        let now = ContinuousClock.now
+        let (map, mustRefresh) = state.withLock { state -> (ClusterSlotMap?, Bool) in
+            let due = state.lastRefresh.map { now - $0 >= Self.refreshInterval } ?? true
+            let must = (state.map == nil || (state.stale && due)) && !state.refreshing
+            if must {
+                state.refreshing = true
+                state.lastRefresh = now
+            }
+            return (state.map, must)
+        }
+        guard mustRefresh else {
+            if let map { return map }
+            throw RedisError(.connectionUnavailable, "the Redis Cluster slot map is being loaded")
+        }
+        do {
+            let fresh = try await loadMap(knownPrimaries: map?.primaries ?? [])
+            state.withLock { state in
+                state.map = fresh
+                state.stale = false
+                state.refreshing = false
+            }
+            return fresh
+        } catch {
+            state.withLock { $0.refreshing = false }
+            if let map { return map }
+            throw error
+        }
+    }
+
+    /// Asks the known primaries, then the seeds, for `CLUSTER SLOTS`; the first answer wins.
+    private func loadMap(knownPrimaries: [RedisEndpoint]) async throws(RedisError) -> ClusterSlotMap {
+        var lastError = Self.noNodeError
+        var asked = Set<RedisEndpoint>()
+        for endpoint in knownPrimaries + seeds where asked.insert(endpoint).inserted {
+            do throws(RedisError) {
+                let reply = try await pools[endpoint].send([RedisCommand("CLUSTER", "SLOTS").encoded()])[0]
+                if case .error(let message) = reply { throw RedisError(.serverError, message) }
+                let map = try ClusterSlotMap(clusterSlots: reply, queried: endpoint)
+                guard !map.primaries.isEmpty else { throw RedisError(.unexpectedReply, "\(endpoint) knows no slot owner yet") }
+                logger.debug("redis cluster slot map loaded", metadata: [
+                    "redis.node": "\(endpoint)", "redis.primaries": "\(map.primaries.map(\.description).joined(separator: ","))",
+                ])
+                return map
+            } catch {
+                lastError = error
+            }
+        }
+        logger.warning("redis cluster slot map unavailable", metadata: ["redis.error": "\(lastError.message)"])
+        throw RedisError(.connectionUnavailable, "no Redis Cluster node answered CLUSTER SLOTS: \(lastError.message)")
+    }
+}

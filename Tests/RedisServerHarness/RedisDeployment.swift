@@ -1,0 +1,49 @@
+/// The kinds of Redis the contract suites run against: the same test code, another fixture.
+public enum RedisBackend: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// One `redis-server`.
+    case standalone
+    /// A three-primary Redis Cluster.
+    case cluster
+
+    public var description: String { rawValue }
+}
+
+/// A running Redis of either backend, as a test sees it.
+public protocol RedisDeployment: Sendable {
+    /// The `LESSOR_REDIS_*` settings that point a front node at it.
+    var lessorSettings: [String: String] { get }
+
+    /// Runs `redis-cli` against it (on a cluster with `-c`, following redirections) and
+    /// returns its standard output, trimmed.
+    func cli(_ arguments: [String]) async throws -> String
+}
+
+extension RedisDeployment {
+    /// Runs `redis-cli` with these arguments.
+    @discardableResult
+    public func cli(_ arguments: String...) async throws -> String {
+        try await cli(arguments)
+    }
+}
+
+extension RedisServerProcess: RedisDeployment {
+    public var lessorSettings: [String: String] { ["LESSOR_REDIS_URL": url] }
+}
+
+extension RedisClusterProcess: RedisDeployment {
+    public var lessorSettings: [String: String] {
+        ["LESSOR_REDIS_CLUSTER": nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")]
+    }
+
+    public func cli(_ arguments: [String]) async throws -> String {
+        try await nodes[0].cli(["-c"] + arguments)
+    }
+}
+
+/// Runs `body` with a fresh Redis of the given backend, removed afterwards.
+public func withRedis<T>(_ backend: RedisBackend, _ body: (any RedisDeployment) async throws -> T) async throws -> T {
+    switch backend {
+    case .standalone: return try await withRedisServer { try await body($0) }
+    case .cluster: return try await withRedisCluster { try await body($0) }
+    }
+}
