@@ -14,8 +14,8 @@ import Testing
 struct DenWorkerTests {
     typealias Client = WorkAPITests.Client
 
-    func withAPI(_ body: @escaping @Sendable (Client, RedisServerProcess) async throws -> Void) async throws {
-        try await WorkAPITests().withAPI(body)
+    func withAPI(_ backend: RedisBackend = .standalone, _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void) async throws {
+        try await WorkAPITests().withAPI(backend, body)
     }
 
     /// Registers a worker; returns its id and activity token.
@@ -35,8 +35,8 @@ struct DenWorkerTests {
         return try await client.call(.post, "/v1/workers/\(id)/activity-heartbeat", token: nil, headers: headers, body: body)
     }
 
-    @Test func registryAndTheSeedExample() async throws {
-        try await withAPI { client, server in
+    @Test(arguments: RedisBackend.allCases) func registryAndTheSeedExample(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, server in
             let (id, token) = try await register(client)
             #expect(WorkerID.isValid(id), "\(id)")
             var reply = try await client.call(.get, "/v1/workers/\(id)")
@@ -70,8 +70,8 @@ struct DenWorkerTests {
         }
     }
 
-    @Test func checkOrderAndAuthentication() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func checkOrderAndAuthentication(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             let (id, token) = try await register(client)
             let (_, otherToken) = try await register(client, name: "other")
             let unknown = "wrk_01h455vb4pex5vsknk084sn02q"
@@ -133,8 +133,8 @@ struct DenWorkerTests {
         }
     }
 
-    @Test func anOvertakenHeartbeatNeverUndoesANewerOneAndTheFutureIsClamped() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func anOvertakenHeartbeatNeverUndoesANewerOneAndTheFutureIsClamped(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             let (id, token) = try await register(client)
             let newer = try await beat(client, id, token: token, #"{"isActiveRecently":true,"openSessionCount":5,"sentAt":"2026-01-01T00:00:10Z"}"#)
             #expect(newer["lastHeartbeatAt"] as? String == "2026-01-01T00:00:10.000000Z")

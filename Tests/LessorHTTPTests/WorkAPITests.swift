@@ -39,16 +39,24 @@ struct WorkAPITests {
         }
     }
 
+    /// Runs `body` against the routes of a front node on a fresh Redis of `backend`: the
+    /// contract tests run unchanged on one server and on a Redis Cluster.
+    func withAPI(_ backend: RedisBackend, _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void) async throws {
+        try await withRedis(backend) { redis in try await withAPI(on: redis, body) }
+    }
+
+    /// As ``withAPI(_:_:)`` on one redis-server, for tests that stop it or watch it.
     func withAPI(_ body: @escaping @Sendable (Client, RedisServerProcess) async throws -> Void) async throws {
-        try await withRedisServer { server in
-            var configuration = LessorConfiguration()
-            configuration.adminToken = Self.admin
-            configuration.redis = try RedisConfiguration(url: server.url)
-            let redis = try RedisClient(configuration: configuration.redis)
-            defer { redis.shutDown() }
-            let app = Application(router: buildRouter(configuration: configuration, redis: redis))
-            try await app.test(.router) { http in try await body(Client(http), server) }
-        }
+        try await withRedisServer { server in try await withAPI(on: server) { client, _ in try await body(client, server) } }
+    }
+
+    func withAPI(on deployment: any RedisDeployment, _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void) async throws {
+        var configuration = try LessorConfiguration(deployment.lessorSettings)
+        configuration.adminToken = Self.admin
+        let redis = try RedisClient(configuration: configuration.redis)
+        defer { redis.shutDown() }
+        let app = Application(router: buildRouter(configuration: configuration, redis: redis))
+        try await app.test(.router) { http in try await body(Client(http), deployment) }
     }
 
     func environment(_ client: Client, type: String = "self_hosted") async throws -> String {
@@ -57,8 +65,8 @@ struct WorkAPITests {
         return try #require(reply["id"] as? String)
     }
 
-    @Test func authenticationAndPermission() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func authenticationAndPermission(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             var reply = try await client.call(.get, "/api/v1/cloud/environments/env_00000000000000000000000000000000", token: nil)
             #expect(reply.status == .unauthorized)
             #expect(reply["type"] as? String == "error")
@@ -93,8 +101,8 @@ struct WorkAPITests {
         }
     }
 
-    @Test func theSeedFlowAndItsErrors() async throws {
-        try await withAPI { client, server in
+    @Test(arguments: RedisBackend.allCases) func theSeedFlowAndItsErrors(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, server in
             let env = try await environment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let enqueued = try await client.call(.post, base, body: #"{"metadata":{"team":"infra"}}"#)
@@ -168,8 +176,8 @@ struct WorkAPITests {
         }
     }
 
-    @Test func cloudEnvironmentsRefuseTheWorkAPI() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func cloudEnvironmentsRefuseTheWorkAPI(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             let env = try await environment(client, type: "cloud")
             let reply = try await client.call(.post, "/api/v1/cloud/environments/\(env)/work", body: "{}")
             #expect(reply.status == .badRequest)
@@ -177,8 +185,8 @@ struct WorkAPITests {
         }
     }
 
-    @Test func bodiesParametersAndLimits() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func bodiesParametersAndLimits(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             let env = try await environment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             var reply = try await client.call(.post, base, body: String(repeating: " ", count: 64 * 1024 + 1))
@@ -204,8 +212,8 @@ struct WorkAPITests {
         }
     }
 
-    @Test func listingAndStats() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func listingAndStats(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             let env = try await environment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             var ids: [String] = []
@@ -239,8 +247,8 @@ struct WorkAPITests {
         }
     }
 
-    @Test func checkOrderFirstFailureWins() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func checkOrderFirstFailureWins(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             let env = try await environment(client)
             let other = try await environment(client)
             let pat = try #require(try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["\#(other)"]}"#)["token"] as? String)
@@ -264,8 +272,8 @@ struct WorkAPITests {
         }
     }
 
-    @Test func anExpiredTokenIsRefused() async throws {
-        try await withAPI { client, _ in
+    @Test(arguments: RedisBackend.allCases) func anExpiredTokenIsRefused(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, _ in
             let env = try await environment(client)
             let created = try await client.call(.post, "/api/v1/tokens", body: #"{"name":"short","expires_in_seconds":1}"#)
             #expect(created["expires_at"] as? String != nil)
@@ -301,8 +309,8 @@ struct WorkAPITests {
         }
     }
 
-    @Test func theReadmeRecipesWork() async throws {
-        try await withAPI { client, server in
+    @Test(arguments: RedisBackend.allCases) func theReadmeRecipesWork(_ backend: RedisBackend) async throws {
+        try await withAPI(backend) { client, server in
             let env = try await environment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let work = try #require(try await client.call(.post, base, body: "{}")["id"] as? String)

@@ -11,7 +11,8 @@ public final class RedisClusterProcess: Sendable {
     }
 
     /// Starts three cluster-enabled servers and joins them into one cluster.
-    public static func start() async throws -> RedisClusterProcess {
+    /// - Parameter arguments: Extra `redis-server` options for every node.
+    public static func start(_ arguments: [String] = []) async throws -> RedisClusterProcess {
         var nodes: [RedisServerProcess] = []
         do {
             for _ in 0..<3 {
@@ -19,7 +20,7 @@ public final class RedisClusterProcess: Sendable {
                 nodes.append(try await RedisServerProcess.start([
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
                     "--cluster-port", String(try freeLoopbackPort()),
-                ]))
+                ] + arguments))
             }
             let cluster = RedisClusterProcess(nodes: nodes)
             let log = nodes[0].directory.appendingPathComponent("cluster-create.log")
@@ -58,8 +59,8 @@ public final class RedisClusterProcess: Sendable {
 }
 
 /// Runs `body` with a fresh three-primary cluster, removed afterwards.
-public func withRedisCluster<T>(_ body: (RedisClusterProcess) async throws -> T) async throws -> T {
-    let cluster = try await RedisClusterProcess.start()
+public func withRedisCluster<T>(_ arguments: [String] = [], _ body: (RedisClusterProcess) async throws -> T) async throws -> T {
+    let cluster = try await RedisClusterProcess.start(arguments)
     do {
         let result = try await body(cluster)
         await cluster.remove()
@@ -67,5 +68,59 @@ public func withRedisCluster<T>(_ body: (RedisClusterProcess) async throws -> T)
     } catch {
         await cluster.remove()
         throw error
+    }
+}
+
+extension RedisClusterProcess {
+    /// The primary that owns `slot`, and every node's id, from `CLUSTER NODES`.
+    public func owner(ofSlot slot: Int) async throws -> (node: RedisServerProcess, id: String) {
+        let lines = try await nodes[0].cli("CLUSTER", "NODES").split(separator: "\n")
+        for line in lines {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 8 else { continue }
+            let owns = fields[8...].contains { range in
+                let bounds = range.split(separator: "-").compactMap { Int($0) }
+                return bounds.count == 1 ? bounds[0] == slot : bounds.count == 2 && (bounds[0]...bounds[1]).contains(slot)
+            }
+            guard owns, let port = fields[1].split(separator: "@").first?.split(separator: ":").last.flatMap({ Int($0) }),
+                  let node = nodes.first(where: { $0.port == port })
+            else { continue }
+            return (node, String(fields[0]))
+        }
+        throw HarnessError("no node owns slot \(slot)")
+    }
+
+    /// Moves one hash slot to another primary the way `redis-cli --cluster reshard` does —
+    /// `SETSLOT IMPORTING`/`MIGRATING`, `MIGRATE` in batches, then `SETSLOT NODE` everywhere —
+    /// but in small batches with a pause between them, so clients see the slot half-moved.
+    /// - Parameters:
+    ///   - slot: The slot.
+    ///   - target: The primary that will own it.
+    ///   - batch: Keys per `MIGRATE`.
+    ///   - pause: Wait between batches.
+    /// - Returns: How many keys moved.
+    @discardableResult
+    public func migrate(slot: Int, to target: RedisServerProcess, batch: Int = 5, pause: Duration = .milliseconds(20)) async throws -> Int {
+        let (source, sourceID) = try await owner(ofSlot: slot)
+        guard source !== target else { throw HarnessError("slot \(slot) is already on the target") }
+        let targetID = try await target.cli("CLUSTER", "MYID")
+        try await expectOK(target.cli("CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID))
+        try await expectOK(source.cli("CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID))
+        var moved = 0
+        while true {
+            let keys = try await source.cli("CLUSTER", "GETKEYSINSLOT", String(slot), String(batch)).split(separator: "\n").map(String.init)
+            if keys.isEmpty { break }
+            try await expectOK(source.cli(["MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS"] + keys))
+            moved += keys.count
+            try await Task.sleep(for: pause)
+        }
+        for node in [target, source] + nodes.filter({ $0 !== target && $0 !== source }) {
+            try await expectOK(node.cli("CLUSTER", "SETSLOT", String(slot), "NODE", targetID))
+        }
+        return moved
+    }
+
+    private func expectOK(_ reply: String) throws {
+        guard reply == "OK" else { throw HarnessError("expected OK, got \(reply)") }
     }
 }

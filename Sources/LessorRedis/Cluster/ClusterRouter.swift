@@ -9,7 +9,8 @@ final class ClusterRouter: RedisRouter {
         var map: ClusterSlotMap?
         /// A `MOVED`, `CLUSTERDOWN` or unreachable node said the map is out of date.
         var stale = true
-        var refreshing = false
+        /// The refresh under way, which callers without any map wait for.
+        var refreshing: EventLoopFuture<ClusterSlotMap>?
         var lastRefresh: ContinuousClock.Instant?
     }
 
@@ -100,34 +101,49 @@ final class ClusterRouter: RedisRouter {
     /// The pool for a node, made on first use.
 
     /// The slot map, refreshed first when it is missing, or stale and not refreshed lately.
-    /// One caller refreshes at a time; the others go on with the map they have.
+    /// One caller refreshes at a time; the others go on with the map they have, or wait for
+    /// the refresh when they have none.
     private func currentMap() async throws(RedisError) -> ClusterSlotMap {
+        enum Step {
+            case use(ClusterSlotMap)
+            case wait(EventLoopFuture<ClusterSlotMap>)
+            case refresh(previous: ClusterSlotMap?, EventLoopPromise<ClusterSlotMap>)
+        }
         let now = ContinuousClock.now
-        let (map, mustRefresh) = state.withLock { state -> (ClusterSlotMap?, Bool) in
+        let step = state.withLock { state -> Step in
+            if let refreshing = state.refreshing { return state.map.map(Step.use) ?? .wait(refreshing) }
             let due = state.lastRefresh.map { now - $0 >= Self.refreshInterval } ?? true
-            let must = (state.map == nil || (state.stale && due)) && !state.refreshing
-            if must {
-                state.refreshing = true
-                state.lastRefresh = now
-            }
-            return (state.map, must)
+            if let map = state.map, !(state.stale && due) { return .use(map) }
+            let promise = eventLoopGroup.any().makePromise(of: ClusterSlotMap.self)
+            state.refreshing = promise.futureResult
+            state.lastRefresh = now
+            return .refresh(previous: state.map, promise)
         }
-        guard mustRefresh else {
-            if let map { return map }
-            throw RedisError(.connectionUnavailable, "the Redis Cluster slot map is being loaded")
-        }
-        do {
-            let fresh = try await loadMap(knownPrimaries: map?.primaries ?? [])
-            state.withLock { state in
-                state.map = fresh
-                state.stale = false
-                state.refreshing = false
+        switch step {
+        case .use(let map):
+            return map
+        case .wait(let pending):
+            do {
+                return try await pending.get()
+            } catch {
+                throw error as? RedisError ?? Self.noNodeError
             }
-            return fresh
-        } catch {
-            state.withLock { $0.refreshing = false }
-            if let map { return map }
-            throw error
+        case .refresh(let previous, let promise):
+            do throws(RedisError) {
+                let fresh = try await loadMap(knownPrimaries: previous?.primaries ?? [])
+                state.withLock { state in
+                    state.map = fresh
+                    state.stale = false
+                    state.refreshing = nil
+                }
+                promise.succeed(fresh)
+                return fresh
+            } catch {
+                state.withLock { $0.refreshing = nil }
+                promise.fail(error)
+                if let previous { return previous }
+                throw error
+            }
         }
     }
 
