@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs one Lessor front node (release build) with any `lessor serve` flags you pass.
-# Without LESSOR_REDIS_URL (or --redis-url) it starts a local redis-server for you on a
+# Without LESSOR_REDIS_URL, LESSOR_REDIS_CLUSTER or LESSOR_REDIS_SENTINELS (or their flags)
+# it starts a local redis-server for you on a
 # free loopback port, keeps its data in .lessor/redis, and stops it when Lessor exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,8 @@ redis_port=""
 stop_redis() {
   [ -n "$redis_port" ] && redis-cli -p "$redis_port" shutdown >/dev/null 2>&1 || true
 }
-if [ -z "${LESSOR_REDIS_URL:-}" ] && [[ " $* " != *" --redis-url"* ]]; then
+if [ -z "${LESSOR_REDIS_URL:-}${LESSOR_REDIS_CLUSTER:-}${LESSOR_REDIS_SENTINELS:-}" ] \
+   && [[ " $* " != *" --redis-url"* && " $* " != *" --redis-cluster"* && " $* " != *" --redis-sentinels"* ]]; then
   mkdir -p .lessor/redis
   redis_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$PWD/.lessor/redis" \

@@ -6,12 +6,18 @@ import LessorRedis
 /// Where the SRE commands find Redis: the same settings as `lessor serve`.
 struct RedisOptions: ParsableArguments {
     @Option(name: .customLong("redis-url"), help: help("LESSOR_REDIS_URL")) var redisURL: String?
+    @Option(name: .customLong("redis-cluster"), help: help("LESSOR_REDIS_CLUSTER")) var redisCluster: String?
+    @Option(name: .customLong("redis-sentinels"), help: help("LESSOR_REDIS_SENTINELS")) var redisSentinels: String?
+    @Option(name: .customLong("redis-master-name"), help: help("LESSOR_REDIS_MASTER_NAME")) var redisMasterName: String?
     @Option(name: .customLong("namespace"), help: help("LESSOR_NAMESPACE")) var namespace: String?
 
     /// The resolved configuration (flags over `LESSOR_*` variables).
     func configuration() throws -> LessorConfiguration {
         var values = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("LESSOR_") }
         if let redisURL { values["LESSOR_REDIS_URL"] = redisURL }
+        if let redisCluster { values["LESSOR_REDIS_CLUSTER"] = redisCluster }
+        if let redisSentinels { values["LESSOR_REDIS_SENTINELS"] = redisSentinels }
+        if let redisMasterName { values["LESSOR_REDIS_MASTER_NAME"] = redisMasterName }
         if let namespace { values["LESSOR_NAMESPACE"] = namespace }
         do {
             return try LessorConfiguration(values)

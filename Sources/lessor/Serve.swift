@@ -73,7 +73,7 @@ struct Serve: AsyncParsableCommand {
         let redis = try RedisClient(configuration: configuration.redis, logger: Logger(label: "lessor.redis"))
         logger.info("lessor serve", metadata: [
             "http.address": "\(configuration.host):\(configuration.port)",
-            "redis.endpoint": "\(configuration.redis.endpointDescription)",
+            "redis.endpoint": "\(configuration.redis.topologyDescription)",
             "redis.database": "\(configuration.redis.database)",
             "lessor.namespace": "\(configuration.namespace)",
         ])

@@ -50,8 +50,11 @@ struct WorkAPITests {
         try await withRedisServer { server in try await withAPI(on: server) { client, _ in try await body(client, server) } }
     }
 
-    func withAPI(on deployment: any RedisDeployment, _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void) async throws {
-        var configuration = try LessorConfiguration(deployment.lessorSettings)
+    func withAPI(
+        on deployment: any RedisDeployment, settings: [String: String] = [:],
+        _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void
+    ) async throws {
+        var configuration = try LessorConfiguration(deployment.lessorSettings.merging(settings) { $1 })
         configuration.adminToken = Self.admin
         let redis = try RedisClient(configuration: configuration.redis)
         defer { redis.shutDown() }

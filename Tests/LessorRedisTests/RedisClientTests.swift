@@ -325,3 +325,36 @@ func eventually(
 func capture<T: Sendable>(_ body: () async throws(RedisError) -> T) async -> Result<T, RedisError> {
     do throws(RedisError) { return .success(try await body()) } catch { return .failure(error) }
 }
+
+@Suite("WAIT for replicas after script calls", .timeLimit(.minutes(1)))
+struct ReplicationWaitTests {
+    @Test func aScriptCallIsAcknowledgedOnlyOnceAReplicaHasIt() async throws {
+        try await withRedisServer { primary in
+            let redis = try makeClient(primary, commandTimeout: .seconds(1)) { configuration in
+                configuration.waitReplicas = 1
+                configuration.replicationTimeout = .milliseconds(200)
+            }
+            defer { redis.shutDown() }
+            let script = RedisScript(source: "return redis.call('INCR', KEYS[1])")
+            // No replica: the write runs but is not acknowledged — on the first call too, when
+            // the script is loaded after NOSCRIPT and sent again.
+            await #expect(throws: RedisError.self) { try await redis.evaluate(script, keys: ["n"]) }
+            await #expect(throws: RedisError.self) { try await redis.evaluate(script, keys: ["n"]) }
+            #expect(try await primary.cli("GET", "n") == "2")
+            do throws(RedisError) {
+                try await redis.evaluate(script, keys: ["n"])
+            } catch {
+                #expect(error.code == .notReplicated)
+                #expect(error.isOutcomeUnknown)
+            }
+
+            try await withRedisServer(["--replicaof", "127.0.0.1", String(primary.port)]) { replica in
+                for _ in 0..<100 where !(try await replica.cli("INFO", "replication")).contains("master_link_status:up") {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(try await redis.evaluate(script, keys: ["n"]) == .integer(4))
+                #expect(try await replica.cli("GET", "n") == "4", "acknowledged means the replica has it")
+            }
+        }
+    }
+}

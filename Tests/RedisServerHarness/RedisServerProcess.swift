@@ -14,29 +14,34 @@ public final class RedisServerProcess: Sendable {
     /// Its working directory (log file: `redis.log`).
     public let directory: URL
     private let extraArguments: [String]
+    private let configurationFile: String?
     private let child: Mutex<ChildProcess?>
 
-    private init(port: Int, directory: URL, extraArguments: [String]) {
+    private init(port: Int, directory: URL, extraArguments: [String], configurationFile: String?) {
         self.port = port
         self.directory = directory
         self.extraArguments = extraArguments
+        self.configurationFile = configurationFile
         self.child = Mutex(nil)
     }
 
     /// Starts a server on a free port and waits until it accepts connections.
-    /// - Parameter arguments: Extra `redis-server` options, e.g. `["--requirepass", "s3cret"]`.
+    /// - Parameters:
+    ///   - arguments: Extra `redis-server` options, e.g. `["--requirepass", "s3cret"]`.
+    ///   - configurationFile: Text of a configuration file to start from (a sentinel needs
+    ///     one it can rewrite); written to the server's directory.
     /// - Returns: The running server.
-    public static func start(_ arguments: [String] = []) async throws -> RedisServerProcess {
-        try await offCooperativePool { try startBlocking(arguments) }
+    public static func start(_ arguments: [String] = [], configurationFile: String? = nil) async throws -> RedisServerProcess {
+        try await offCooperativePool { try startBlocking(arguments, configurationFile: configurationFile) }
     }
 
-    private static func startBlocking(_ arguments: [String]) throws -> RedisServerProcess {
+    private static func startBlocking(_ arguments: [String], configurationFile: String?) throws -> RedisServerProcess {
         var lastError: (any Error)?
         for _ in 0..<5 {  // a port can be taken between probing and binding; try another
             let directory = FileManager.default.temporaryDirectory
                 .appendingPathComponent("lessor-redis-\(UUID().uuidString)", isDirectory: true)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let server = RedisServerProcess(port: try freeLoopbackPort(), directory: directory, extraArguments: arguments)
+            let server = RedisServerProcess(port: try freeLoopbackPort(), directory: directory, extraArguments: arguments, configurationFile: configurationFile)
             do {
                 try server.launch()
                 return server
@@ -52,12 +57,21 @@ public final class RedisServerProcess: Sendable {
     public var url: String { "redis://127.0.0.1:\(port)" }
 
     private func launch() throws {
-        let arguments = [
-            "redis-server",
+        var file: [String] = []
+        if let configurationFile {
+            let path = directory.appendingPathComponent("server.conf")
+            if !FileManager.default.fileExists(atPath: path.path) {
+                try configurationFile.write(to: path, atomically: true, encoding: .utf8)
+            }
+            file = [path.path]
+        }
+        let arguments = ["redis-server"] + file + [
             "--port", String(port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no",
             "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
             "--enable-debug-command", "local",
+            // A replica's first sync starts at once instead of after Redis's default 5 s.
+            "--repl-diskless-sync-delay", "0",
         ] + extraArguments
         let child = try ChildProcess(arguments)
         self.child.withLock { $0 = child }
@@ -96,6 +110,12 @@ public final class RedisServerProcess: Sendable {
             }
             throw lastError ?? HarnessError("restart failed")
         }
+    }
+
+    /// Kills the server with SIGKILL, as a crash would: no shutdown, no last sync to replicas.
+    public func kill() async {
+        signal(SIGKILL)
+        await stop()
     }
 
     /// Freezes the server with SIGSTOP: connections stay open but nothing is answered.

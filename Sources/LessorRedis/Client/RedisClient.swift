@@ -127,7 +127,10 @@ public final class RedisClient: Sendable, Service {
     }
 
     /// One attempt on one node: `[ASKING] command [WAIT n ms]` back to back on one connection.
-    private func run(_ command: RedisCommand, on pool: RedisNodePool, asking: Bool, script: RedisScript?) async throws(RedisError) -> RESPValue {
+    /// - Parameter loaded: True on the second attempt after `NOSCRIPT`, which must not load again.
+    private func run(
+        _ command: RedisCommand, on pool: RedisNodePool, asking: Bool, script: RedisScript?, loaded: Bool = false
+    ) async throws(RedisError) -> RESPValue {
         let waits = script != nil && configuration.waitReplicas > 0
         var batch = [command.encoded()]
         if asking { batch.insert(RedisCommand("ASKING").encoded(), at: 0) }
@@ -139,15 +142,17 @@ public final class RedisClient: Sendable, Service {
         let reply = replies[asking ? 1 : 0]
         if case .error(let message) = reply {
             let error = RedisError(.serverError, message)
-            if let script, error.isNoScript {
+            if let script, error.isNoScript, !loaded {
                 Self.count(error)
                 try await RedisNodeClient(pool: pool).load(script)
-                return try await run(command, on: pool, asking: asking, script: nil)
+                return try await run(command, on: pool, asking: asking, script: script, loaded: true)
             }
             throw error
         }
-        if waits, case .integer(let acknowledged) = replies[replies.count - 1], acknowledged < configuration.waitReplicas {
-            throw RedisError(.notReplicated, "\(acknowledged) of \(configuration.waitReplicas) replicas acknowledged the write within \(configuration.replicationTimeout)")
+        if waits {
+            guard case .integer(let acknowledged) = replies[replies.count - 1], acknowledged >= configuration.waitReplicas else {
+                throw RedisError(.notReplicated, "\(configuration.waitReplicas) replicas did not acknowledge the write within \(configuration.replicationTimeout): WAIT replied \(replies[replies.count - 1])")
+            }
         }
         return reply
     }

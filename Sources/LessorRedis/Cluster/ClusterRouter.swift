@@ -19,7 +19,6 @@ final class ClusterRouter: RedisRouter {
     static let refreshInterval: Duration = .milliseconds(100)
 
     private let seeds: [RedisEndpoint]
-    private let configuration: RedisConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let pools: RedisNodePools
@@ -27,7 +26,6 @@ final class ClusterRouter: RedisRouter {
 
     init(seeds: [RedisEndpoint], configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.seeds = seeds
-        self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.pools = RedisNodePools(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger)

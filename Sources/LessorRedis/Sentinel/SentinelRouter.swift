@@ -10,6 +10,7 @@ final class SentinelRouter: RedisRouter {
         var primary: RedisNodePool?
         var resolving = false
         var lastResolve: ContinuousClock.Instant?
+        var failedResolves = 0
     }
 
     /// The shortest time between two questions to the sentinels, so an outage costs a few
@@ -43,7 +44,7 @@ final class SentinelRouter: RedisRouter {
         // A command that was refused (READONLY) or never sent (no connection) is safe to send
         // to the new primary; one whose outcome is unknown is not, but the next ones are.
         let retryable = error.code == .connectionUnavailable || error.isReadOnly
-        guard retryable || error.isOutcomeUnknown else { return .dontRetry }
+        guard retryable || error.code == .connectionLost || error.code == .timeout else { return .dontRetry }
         guard let primary = try? await resolveIfDue(), primary !== pool, retryable else { return .dontRetry }
         return .retry(primary, asking: false, after: .zero)
     }
@@ -78,6 +79,7 @@ final class SentinelRouter: RedisRouter {
                 defer {
                     state.primary = primary
                     state.resolving = false
+                    state.failedResolves = 0
                 }
                 return state.primary
             }
@@ -86,11 +88,18 @@ final class SentinelRouter: RedisRouter {
             }
             return primary
         } catch {
-            state.withLock { state in
+            let failures = state.withLock { state in
                 state.primary = nil
                 state.resolving = false
+                state.failedResolves += 1
+                return state.failedResolves
             }
-            logger.warning("redis primary unknown", metadata: ["redis.master": "\(masterName)", "redis.error": "\(error.message)"])
+            // The first failure and then every tenth, so a long failover does not flood the log.
+            if failures % 10 == 1 {
+                logger.warning("redis primary unknown", metadata: [
+                    "redis.master": "\(masterName)", "redis.error": "\(error.message)", "redis.failures": "\(failures)",
+                ])
+            }
             throw error
         }
     }

@@ -1,0 +1,162 @@
+import Foundation
+import HTTPTypes
+import LessorCore
+import RedisServerHarness
+import Synchronization
+import Testing
+
+/// Killing the Redis primary under a heartbeat loop, with Sentinel promoting its replica.
+@Suite("Sentinel failover under a heartbeat loop", .serialized, .timeLimit(.minutes(2)))
+struct SentinelFailoverTests {
+    typealias Client = WorkAPITests.Client
+    static let workerID = HTTPField.Name("Worker-ID")!
+
+    /// What a bounded heartbeat loop saw: every outcome, and every acknowledged heartbeat
+    /// that Redis later did not have.
+    final class HeartbeatLoop: Sendable {
+        struct Outcome: Sendable {
+            let at: ContinuousClock.Instant
+            let ok: Bool
+        }
+
+        let stop = Atomic<Bool>(false)
+        let outcomes = Mutex<[Outcome]>([])
+        let lost = Mutex<[String]>([])
+        let unexpected = Mutex<[String]>([])
+        let acknowledged = Mutex<[String: String]>([:])
+
+        /// Heartbeats `items` from four workers until ``stop`` or 30 s, each heartbeat a
+        /// compare-and-set on the last acknowledged one.
+        func run(_ client: Client, base: String, items: [String]) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for share in 0..<4 {
+                    let mine = items.enumerated().filter { $0.offset % 4 == share }.map(\.element)
+                    group.addTask {
+                        var last = [String: String](uniqueKeysWithValues: mine.map { ($0, "NO_HEARTBEAT") })
+                        while !self.stop.load(ordering: .acquiring), ContinuousClock.now < deadline {
+                            for id in mine {
+                                try await self.beat(client, base: base, id: id, last: &last)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+
+        private func beat(_ client: Client, base: String, id: String, last: inout [String: String]) async throws {
+            let reply = try await client.call(.post, "\(base)/\(id)/heartbeat?expected_last_heartbeat=\(last[id]!)", headers: [SentinelFailoverTests.workerID: "w"])
+            outcomes.withLock { $0.append(Outcome(at: .now, ok: reply.status == .ok)) }
+            switch reply.status {
+            case .ok:
+                let beat = try #require(reply["last_heartbeat"] as? String)
+                last[id] = beat
+                acknowledged.withLock { $0[id] = beat }
+            case .preconditionFailed:
+                // A heartbeat answered 503 may still have been applied; read the item to learn
+                // where it stands. Older than our last acknowledged beat means one was lost.
+                let item = try await client.call(.get, "\(base)/\(id)")
+                guard item.status == .ok, let stored = item["latest_heartbeat_at"] as? String else { return }
+                if stored < last[id]! { lost.withLock { $0.append("\(id): stored \(stored) < acknowledged \(last[id]!)") } }
+                last[id] = stored
+            case .serviceUnavailable:
+                try await Task.sleep(for: .milliseconds(20))
+            default:
+                unexpected.withLock { $0.append("\(id): \(reply.status.code) \(reply.raw)") }
+            }
+        }
+
+        /// The first successful heartbeat after `instant`.
+        func firstSuccess(after instant: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+            outcomes.withLock { $0.first { $0.ok && $0.at > instant }?.at }
+        }
+    }
+
+    /// Creates an environment and eight acknowledged items.
+    func leasedItems(_ client: Client) async throws -> (base: String, items: [String]) {
+        let env = try await WorkAPITests().environment(client)
+        let base = "/api/v1/cloud/environments/\(env)/work"
+        var items: [String] = []
+        for _ in 0..<8 {
+            let id = try #require(try await client.call(.post, base, body: "{}")["id"] as? String)
+            #expect(try await client.call(.post, "\(base)/\(id)/ack", headers: [Self.workerID: "w"]).status == .ok)
+            items.append(id)
+        }
+        return (base, items)
+    }
+
+    /// Kills the primary mid-loop and waits for Sentinel to name another.
+    /// - Returns: When the primary died and when the new one was named.
+    func killPrimary(_ group: RedisSentinelGroup) async throws -> (killed: ContinuousClock.Instant, switched: ContinuousClock.Instant, port: Int) {
+        let old = try await group.primaryPort()
+        #expect(old == group.primary.port)
+        await group.primary.kill()
+        let killed = ContinuousClock.now
+        var port = old
+        try await group.waitUntil(within: .seconds(30), "Sentinel to promote the replica") {
+            port = try await group.primaryPort()
+            return port != old
+        }
+        return (killed, .now, port)
+    }
+
+    @Test func lessorServesAgainWithinTheFailoverTimePlusTwoSeconds() async throws {
+        try await withRedisSentinels { group in
+            try await WorkAPITests().withAPI(on: group, settings: ["LESSOR_REDIS_COMMAND_TIMEOUT_MS": "1000"]) { client, _ in
+                let (base, items) = try await leasedItems(client)
+                let loop = HeartbeatLoop()
+                async let running: Void = loop.run(client, base: base, items: items)
+                try await Task.sleep(for: .milliseconds(500))
+                let (killed, switched, _) = try await killPrimary(group)
+                try await group.waitUntil(within: .seconds(10), "a heartbeat to succeed on the new primary") {
+                    loop.firstSuccess(after: switched) != nil
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                loop.stop.store(true, ordering: .releasing)
+                try await running
+
+                let recovered = try #require(loop.firstSuccess(after: killed))
+                print("sentinel failover: primary killed → new primary named after \(switched - killed); Lessor served again after \(recovered - killed)")
+                #expect(recovered - switched <= .seconds(2), "Lessor serves again within 2 s of the failover")
+                #expect(loop.unexpected.withLock { $0 } == [])
+            }
+        }
+    }
+
+    @Test func withWaitOneNoAcknowledgedHeartbeatIsLost() async throws {
+        try await withRedisSentinels { group in
+            let settings = ["LESSOR_REDIS_COMMAND_TIMEOUT_MS": "1000", "LESSOR_REDIS_WAIT_REPLICAS": "1"]
+            try await WorkAPITests().withAPI(on: group, settings: settings) { client, _ in
+                let (base, items) = try await leasedItems(client)
+                let loop = HeartbeatLoop()
+                // Awaited below on every path; the stop flag ends it early when the test throws.
+                let running = Task { try await loop.run(client, base: base, items: items) }
+                defer { loop.stop.store(true, ordering: .releasing) }
+                try await Task.sleep(for: .milliseconds(500))
+                let (killed, switched, port) = try await killPrimary(group)
+                // WAIT 1 needs a replica: an operator adds one to the new primary.
+                try await withRedisServer(["--replicaof", "127.0.0.1", String(port)]) { _ in
+                    defer { loop.stop.store(true, ordering: .releasing) }
+                    try await group.waitUntil(within: .seconds(15), "a heartbeat to be acknowledged by the new primary and its replica") {
+                        loop.firstSuccess(after: switched) != nil
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                    loop.stop.store(true, ordering: .releasing)
+                    try await running.value
+
+                    let recovered = try #require(loop.firstSuccess(after: killed))
+                    print("sentinel failover with WAIT 1: new primary named after \(switched - killed); Lessor served again after \(recovered - killed)")
+                    #expect(loop.lost.withLock { $0 } == [], "an acknowledged heartbeat survives the failover")
+                    #expect(loop.unexpected.withLock { $0 } == [])
+                    let acknowledged = loop.acknowledged.withLock { $0 }
+                    for id in items {
+                        let item = try await client.call(.get, "\(base)/\(id)")
+                        let stored = try #require(item["latest_heartbeat_at"] as? String, "\(item.status) \(item.raw)")
+                        #expect(stored >= acknowledged[id] ?? "", "\(id)")
+                    }
+                }
+            }
+        }
+    }
+}
