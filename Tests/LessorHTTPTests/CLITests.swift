@@ -8,9 +8,10 @@ import Testing
 @Suite("lessor SRE commands", .timeLimit(.minutes(2)))
 struct CLITests {
     /// Runs `lessor <arguments>`; returns its exit status and output (stdout and stderr).
-    func lessor(_ arguments: [String], _ server: RedisServerProcess) async throws -> (Int32?, String) {
-        let output = server.directory.appendingPathComponent("cli-\(UUID().uuidString).log")
-        let process = try ChildProcess([ServeProcessTests.binary] + arguments, environment: ["LESSOR_REDIS_URL": server.url], output: output)
+    func lessor(_ arguments: [String], _ server: any RedisDeployment) async throws -> (Int32?, String) {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-cli-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = try ChildProcess([ServeProcessTests.binary] + arguments, environment: server.lessorSettings, output: output)
         let status = try await offCooperativePool { process.waitForExit(within: 20) }
         return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
@@ -20,8 +21,8 @@ struct CLITests {
         output.split(separator: "\n").first { $0.hasPrefix(name + " ") }?.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init)
     }
 
-    @Test func environmentsTokensWorkersInspectAndExpire() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: RedisBackend.allCases) func environmentsTokensWorkersInspectAndExpire(_ backend: RedisBackend) async throws {
+        try await withRedis(backend) { server in
             var (status, output) = try await lessor(["env", "create", "--name", "byoc"], server)
             #expect(status == 0, "\(output)")
             let environment = try #require(field("id", in: output))
@@ -44,7 +45,7 @@ struct CLITests {
             #expect(status == 0)
             #expect(field("id", in: output).map(WorkerID.isValid) == true)
 
-            let redis = try RedisClient(configuration: try RedisConfiguration(url: server.url))
+            let redis = try RedisClient(configuration: try LessorConfiguration(server.lessorSettings).redis)
             defer { redis.shutDown() }
             let work = WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: "lessor"))
             let item = try await work.enqueue(environmentID: environment, workID: IdentifierGenerator().next(.work), dataType: "session", sessionID: "sess_1", metadata: [:])

@@ -36,7 +36,7 @@ struct OpenAPITests {
     @Test func theServedDocumentIsTheFileAndDescribesLiveResponses() async throws {
         let python = Self.repository.appendingPathComponent(".build/tools/bin/python").path
         try #require(FileManager.default.isExecutableFile(atPath: python), "run scripts/test.sh: it installs the validators in .build/tools")
-        try await ReplicaTests().withReplicaProcesses(1) { replicas, server in
+        try await withRedisServer { server in try await ReplicaTests().withReplicaProcesses(1, on: server) { replicas in
             let port = replicas[0].1
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/openapi.yaml")
             request.method = .GET
@@ -95,6 +95,6 @@ struct OpenAPITests {
             let status = try await offCooperativePool { check.waitForExit(within: 60) }
             #expect(status == 0, "\((try? String(contentsOf: output, encoding: .utf8)) ?? "")")
             #expect(r.exchanges.count >= 30)
-        }
+        } }
     }
 }

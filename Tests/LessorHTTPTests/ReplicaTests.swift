@@ -17,37 +17,46 @@ struct ReplicaTests {
         let json: [String: Any]
     }
 
-    /// Starts `count` replicas and waits until each is ready.
+    /// Starts `count` replicas on one redis-server and waits until each is ready.
     func withReplicas(_ count: Int, _ body: ([Int], RedisServerProcess) async throws -> Void) async throws {
-        try await withReplicaProcesses(count) { replicas, server in try await body(replicas.map(\.1), server) }
+        try await withRedisServer { server in
+            try await withReplicaProcesses(count, on: server) { replicas in try await body(replicas.map(\.1), server) }
+        }
     }
 
-    /// Starts `count` replicas (process and port) and waits until each is ready.
-    func withReplicaProcesses(_ count: Int, _ body: ([(ChildProcess, Int)], RedisServerProcess) async throws -> Void) async throws {
-        try await withRedisServer { server in
-            var replicas: [(ChildProcess, Int)] = []
-            defer { for (process, _) in replicas { process.signal(SIGKILL); _ = process.exitStatus() } }
-            for index in 0..<count {
-                let port = try freeLoopbackPort()
-                let process = try ChildProcess(
-                    [ServeProcessTests.binary, "serve"],
-                    environment: [
-                        "LESSOR_PORT": String(port), "LESSOR_REDIS_URL": server.url, "LESSOR_ADMIN_TOKEN": Self.admin,
-                        "LESSOR_DEFAULT_TTL_SECONDS": "10",
-                    ],
-                    output: server.directory.appendingPathComponent("lessor-\(index).log"))
-                replicas.append((process, port))
-            }
-            for (_, port) in replicas {
-                var ready = false
-                for _ in 0..<300 where !ready {
-                    ready = (try? await call(port, .GET, "/readyz"))?.status == 200
-                    if !ready { try await Task.sleep(for: .milliseconds(50)) }
-                }
-                #expect(ready)
-            }
-            try await body(replicas, server)
+    /// Starts `count` replicas on a fresh Redis of `backend` and waits until each is ready.
+    func withReplicas(_ count: Int, _ backend: RedisBackend, _ body: ([Int], any RedisDeployment) async throws -> Void) async throws {
+        try await withRedis(backend) { redis in
+            try await withReplicaProcesses(count, on: redis) { replicas in try await body(replicas.map(\.1), redis) }
         }
+    }
+
+    /// Starts `count` replicas (process and port) on `redis` and waits until each is ready.
+    func withReplicaProcesses(_ count: Int, on redis: any RedisDeployment, _ body: ([(ChildProcess, Int)]) async throws -> Void) async throws {
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-replicas-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: logs) }
+        var replicas: [(ChildProcess, Int)] = []
+        defer { for (process, _) in replicas { process.signal(SIGKILL); _ = process.exitStatus() } }
+        for index in 0..<count {
+            let port = try freeLoopbackPort()
+            let process = try ChildProcess(
+                [ServeProcessTests.binary, "serve"],
+                environment: redis.lessorSettings.merging([
+                    "LESSOR_PORT": String(port), "LESSOR_ADMIN_TOKEN": Self.admin, "LESSOR_DEFAULT_TTL_SECONDS": "10",
+                ]) { $1 },
+                output: logs.appendingPathComponent("lessor-\(index).log"))
+            replicas.append((process, port))
+        }
+        for (_, port) in replicas {
+            var ready = false
+            for _ in 0..<300 where !ready {
+                ready = (try? await call(port, .GET, "/readyz"))?.status == 200
+                if !ready { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(ready)
+        }
+        try await body(replicas)
     }
 
     func call(_ port: Int, _ method: HTTPMethod, _ path: String, worker: String? = nil, body: String? = nil) async throws -> Reply {
@@ -62,8 +71,8 @@ struct ReplicaTests {
         return Reply(status: Int(response.status.code), json: json)
     }
 
-    @Test func casChainAcrossReplicasAndOneWinnerOfSixteen() async throws {
-        try await withReplicas(2) { ports, server in
+    @Test(arguments: RedisBackend.allCases) func casChainAcrossReplicasAndOneWinnerOfSixteen(_ backend: RedisBackend) async throws {
+        try await withReplicas(2, backend) { ports, server in
             let env = try #require(try await call(ports[0], .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let work = try #require(try await call(ports[1], .POST, base, body: "{}").json["id"] as? String)
@@ -89,8 +98,8 @@ struct ReplicaTests {
         }
     }
 
-    @Test func aLapsedLeaseIsReapedWithNobodyPollingThenFencedOff() async throws {
-        try await withReplicas(2) { ports, server in
+    @Test(arguments: RedisBackend.allCases) func aLapsedLeaseIsReapedWithNobodyPollingThenFencedOff(_ backend: RedisBackend) async throws {
+        try await withReplicas(2, backend) { ports, server in
             let env = try #require(try await call(ports[0], .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let work = try #require(try await call(ports[0], .POST, base, body: "{}").json["id"] as? String)
@@ -152,8 +161,26 @@ struct ReplicaTests {
         }
     }
 
-    @Test func denHeartbeatsOvertakingEachOtherAcrossReplicas() async throws {
-        try await withReplicas(2) { ports, _ in
+    @Test func aLongPollWakesThroughTheOtherReplicaOnACluster() async throws {
+        // The wakeup is published on the environment's node and subscribed on a random one:
+        // Redis Cluster carries Pub/Sub messages to every node.
+        try await withReplicas(2, .cluster) { ports, _ in
+            for _ in 0..<3 {
+                let env = try #require(try await call(ports[0], .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
+                let base = "/api/v1/cloud/environments/\(env)/work"
+                let clock = ContinuousClock()
+                let started = clock.now
+                async let polled = call(ports[0], .GET, "\(base)/poll?block_ms=999", worker: "w")
+                try await Task.sleep(for: .milliseconds(150))
+                let work = try #require(try await call(ports[1], .POST, base, body: "{}").json["id"] as? String)
+                #expect(try await polled.json["id"] as? String == work)
+                #expect(clock.now - started < .milliseconds(900), "woken by the enqueue, not by the deadline")
+            }
+        }
+    }
+
+    @Test(arguments: RedisBackend.allCases) func denHeartbeatsOvertakingEachOtherAcrossReplicas(_ backend: RedisBackend) async throws {
+        try await withReplicas(2, backend) { ports, _ in
             let created = try await call(ports[0], .POST, "/v1/workers", body: #"{"name":"w"}"#)
             let id = try #require(created.json["id"] as? String)
             let token = try #require((created.json["tokens"] as? [String: Any])?["activity"] as? String)
@@ -179,7 +206,7 @@ struct ReplicaTests {
     }
 
     @Test func metricsShowEveryFamilyAndSIGTERMDrainsALongPoll() async throws {
-        try await withReplicaProcesses(1) { replicas, server in
+        try await withRedisServer { server in try await withReplicaProcesses(1, on: server) { replicas in
             let (lessor, port) = replicas[0]
             let env = try #require(try await call(port, .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
             let base = "/api/v1/cloud/environments/\(env)/work"
@@ -226,6 +253,6 @@ struct ReplicaTests {
             #expect(try await call(port, .GET, "/readyz").status == 503)
             #expect(try await waiting.status == 200)
             #expect(try await offCooperativePool { lessor.waitForExit(within: 15) } == 0)
-        }
+        } }
     }
 }
