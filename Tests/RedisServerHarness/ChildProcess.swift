@@ -17,14 +17,19 @@ public struct ChildProcess: Sendable {
     ///   - arguments: The program and its arguments.
     ///   - environment: Variables added to (or replacing) this process's environment.
     ///   - output: A file for stdout and stderr; nil sends them to /dev/null.
-    public init(_ arguments: [String], environment: [String: String] = [:], output: URL? = nil) throws {
+    ///   - keepingErrors: False sends stderr to /dev/null instead of `output`.
+    public init(_ arguments: [String], environment: [String: String] = [:], output: URL? = nil, keepingErrors: Bool = true) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         let sink = output?.path ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 1, sink, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if keepingErrors {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
 
         // The spawning thread may block signals (Dispatch's threads do) and children inherit
         // the mask: without a clean one, a server would never see SIGTERM.

@@ -10,9 +10,24 @@ public final class RedisClusterProcess: Sendable {
         self.nodes = nodes
     }
 
-    /// Starts three cluster-enabled servers and joins them into one cluster.
+    /// Starts three cluster-enabled servers and joins them into one cluster. A node can lose
+    /// its port to another process between the probe and the bind; then the whole cluster is
+    /// made again, up to three times.
     /// - Parameter arguments: Extra `redis-server` options for every node.
     public static func start(_ arguments: [String] = []) async throws -> RedisClusterProcess {
+        var lastError: (any Error)?
+        for _ in 0..<3 {
+            do {
+                return try await startOnce(arguments)
+            } catch {
+                FileHandle.standardError.write(Data("harness: cluster start failed, trying again: \(error)\n".utf8))
+                lastError = error
+            }
+        }
+        throw lastError ?? HarnessError("the cluster did not start")
+    }
+
+    private static func startOnce(_ arguments: [String]) async throws -> RedisClusterProcess {
         var nodes: [RedisServerProcess] = []
         do {
             for _ in 0..<3 {
@@ -29,7 +44,8 @@ public final class RedisClusterProcess: Sendable {
             let status = try await offCooperativePool { create.waitForExit(within: 60) }
             let created = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             guard status == 0, created.contains("All 16384 slots covered") else {
-                throw HarnessError("redis-cli --cluster create failed (\(status.map(String.init) ?? "timeout")): \(created.suffix(800))")
+                let logs = nodes.map { "\($0.port): \($0.log.suffix(300))" }.joined(separator: "\n")
+                throw HarnessError("redis-cli --cluster create failed (\(status.map(String.init) ?? "timeout")): \(created.suffix(800))\n\(logs)")
             }
             for _ in 0..<200 {
                 var states: [String] = []

@@ -148,15 +148,17 @@ public final class RedisServerProcess: Sendable {
     }
 
     private func cliBlocking(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["redis-cli", "-h", "127.0.0.1", "-p", String(port)] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        // ChildProcess, not Foundation's Process: its exit was seen taking seconds to notice
+        // on a loaded machine, which made tests that poll with redis-cli slow and flaky.
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-cli-\(UUID().uuidString).out")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = try ChildProcess(["redis-cli", "-h", "127.0.0.1", "-p", String(port)] + arguments, output: output, keepingErrors: false)
+        guard process.waitForExit(within: 30) != nil else {
+            process.signal(SIGKILL)
+            _ = process.waitForExit(within: 5)
+            throw HarnessError("redis-cli \(arguments.joined(separator: " ")) did not finish within 30 s")
+        }
+        let data = (try? Data(contentsOf: output)) ?? Data()
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
