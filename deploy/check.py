@@ -4,7 +4,7 @@
     python3 deploy/check.py path/to/lessor [path/to/tools/bin]
 
 * the Dockerfile with hadolint, the Kubernetes manifests with kubernetes-validate;
-* docker-compose.yml, haproxy.cfg and the manifests against the settings `lessor serve --help`
+* docker-compose.yml, docker-compose.cluster.yml, haproxy.cfg and the manifests against the settings `lessor serve --help`
   lists and against each other (ports, probes, drain time);
 * every metric the alert rules and the dashboard use against the metrics the code registers.
 Exits 1 and names every problem found.
@@ -36,32 +36,42 @@ help_text = subprocess.run([binary, "serve", "--help"], capture_output=True, tex
 settings = set(re.findall(r"\[(LESSOR_[A-Z_]+)\]", help_text))
 check(len(settings) > 10, f"could not read the settings from {binary} serve --help")
 
-# docker-compose.yml and haproxy.cfg.
-compose = yaml.safe_load(open(os.path.join(here, "docker-compose.yml")))
-services = compose["services"]
-nodes = [name for name in services if name.startswith("lessor")]
-check(len(nodes) == 3, f"expected three lessor replicas, found {nodes}")
-for name in nodes:
-    environment = services[name]["environment"]
-    for variable in environment:
-        check(variable in settings, f"docker-compose {name}: {variable} is not a Lessor setting")
-    check(environment.get("LESSOR_HOST") == "0.0.0.0", f"docker-compose {name}: must listen on 0.0.0.0 in a container")
-    check(environment.get("LESSOR_REDIS_URL", "").startswith("redis://redis:"), f"docker-compose {name}: must use the redis service")
-    for dependency in services[name].get("depends_on", {}):
-        check(dependency in services, f"docker-compose {name}: depends on unknown {dependency}")
-redis_command = " ".join(services["redis"]["command"])
-check("--appendonly yes" in redis_command, "docker-compose redis: AOF must be on")
-proxy = services["haproxy"]
+# docker-compose.yml (one Redis), docker-compose.cluster.yml (a Redis Cluster) and haproxy.cfg.
 haproxy_cfg = open(os.path.join(here, "haproxy.cfg")).read()
-for placeholder in set(re.findall(r"\$\{([A-Z0-9_]+)\}", haproxy_cfg)):
-    check(placeholder in proxy["environment"], f"haproxy.cfg uses ${{{placeholder}}}, which docker-compose does not set")
-for index, name in enumerate(nodes, 1):
-    host, _, port = proxy["environment"][f"LESSOR_NODE{index}"].partition(":")
-    check(host == name, f"haproxy LESSOR_NODE{index} should point at {name}, not {host}")
-    check(port == str(services[name]["environment"]["LESSOR_PORT"]), f"haproxy LESSOR_NODE{index} port != {name}'s LESSOR_PORT")
 check("option httpchk GET /readyz" in haproxy_cfg, "haproxy.cfg must health-check /readyz")
-bind_port = proxy["environment"]["LESSOR_LB_BIND"].rpartition(":")[2]
-check(any(str(p).endswith(f":{bind_port}") for p in proxy.get("ports", [])), "haproxy must publish its bind port")
+for file in ["docker-compose.yml", "docker-compose.cluster.yml"]:
+    compose = yaml.safe_load(open(os.path.join(here, file)))
+    services = compose["services"]
+    nodes = [name for name in services if name.startswith("lessor")]
+    redis_nodes = [name for name in services if re.fullmatch(r"redis(-\d+)?", name)]
+    check(len(nodes) == 3, f"{file}: expected three lessor replicas, found {nodes}")
+    for name in redis_nodes:
+        check("--appendonly yes" in " ".join(services[name]["command"]), f"{file} {name}: AOF must be on")
+    for name in nodes:
+        environment = services[name]["environment"]
+        for variable in environment:
+            check(variable in settings, f"{file} {name}: {variable} is not a Lessor setting")
+        check(environment.get("LESSOR_HOST") == "0.0.0.0", f"{file} {name}: must listen on 0.0.0.0 in a container")
+        if "LESSOR_REDIS_CLUSTER" in environment:
+            addresses = {service["networks"]["lessor"]["ipv4_address"] for service in (services[n] for n in redis_nodes)}
+            for seed in environment["LESSOR_REDIS_CLUSTER"].split(","):
+                check(seed.rpartition(":")[0] in addresses, f"{file} {name}: seed {seed} is not a Redis node")
+            init = " ".join(services["redis-cluster-init"]["command"])
+            for address in addresses:
+                check(f"{address}:6379" in init, f"{file}: the cluster is created without {address}")
+        else:
+            check(environment.get("LESSOR_REDIS_URL", "").startswith("redis://redis:"), f"{file} {name}: must use the redis service")
+        for dependency in services[name].get("depends_on", {}):
+            check(dependency in services, f"{file} {name}: depends on unknown {dependency}")
+    proxy = services["haproxy"]
+    for placeholder in set(re.findall(r"\$\{([A-Z0-9_]+)\}", haproxy_cfg)):
+        check(placeholder in proxy["environment"], f"haproxy.cfg uses ${{{placeholder}}}, which {file} does not set")
+    for index, name in enumerate(nodes, 1):
+        host, _, port = proxy["environment"][f"LESSOR_NODE{index}"].partition(":")
+        check(host == name, f"{file}: haproxy LESSOR_NODE{index} should point at {name}, not {host}")
+        check(port == str(services[name]["environment"]["LESSOR_PORT"]), f"{file}: haproxy LESSOR_NODE{index} port != {name}'s LESSOR_PORT")
+    bind_port = proxy["environment"]["LESSOR_LB_BIND"].rpartition(":")[2]
+    check(any(str(p).endswith(f":{bind_port}") for p in proxy.get("ports", [])), f"{file}: haproxy must publish its bind port")
 
 # Kubernetes manifests against each other and the settings.
 manifests = {}
