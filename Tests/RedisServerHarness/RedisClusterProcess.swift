@@ -76,15 +76,7 @@ public final class RedisClusterProcess: Sendable {
 
 /// Runs `body` with a fresh three-primary cluster, removed afterwards.
 public func withRedisCluster<T>(_ arguments: [String] = [], _ body: (RedisClusterProcess) async throws -> T) async throws -> T {
-    let cluster = try await RedisClusterProcess.start(arguments)
-    do {
-        let result = try await body(cluster)
-        await cluster.remove()
-        return result
-    } catch {
-        await cluster.remove()
-        throw error
-    }
+    try await using(try await RedisClusterProcess.start(arguments), removedBy: { await $0.remove() }, body)
 }
 
 extension RedisClusterProcess {

@@ -105,13 +105,5 @@ extension RedisSentinelGroup: RedisDeployment {
 
 /// Runs `body` with a fresh Sentinel group, removed afterwards.
 public func withRedisSentinels<T>(_ body: (RedisSentinelGroup) async throws -> T) async throws -> T {
-    let group = try await RedisSentinelGroup.start()
-    do {
-        let result = try await body(group)
-        await group.remove()
-        return result
-    } catch {
-        await group.remove()
-        throw error
-    }
+    try await using(try await RedisSentinelGroup.start(), removedBy: { await $0.remove() }, body)
 }

@@ -181,13 +181,19 @@ public func withRedisServer<T>(
     _ arguments: [String] = [],
     _ body: (RedisServerProcess) async throws -> T
 ) async throws -> T {
-    let server = try await RedisServerProcess.start(arguments)
+    try await using(try await RedisServerProcess.start(arguments), removedBy: { await $0.remove() }, body)
+}
+
+/// Runs `body` with `resource`, then `remove`s it whether `body` returned or threw.
+func using<Resource, T>(
+    _ resource: Resource, removedBy remove: (Resource) async -> Void, _ body: (Resource) async throws -> T
+) async throws -> T {
     do {
-        let result = try await body(server)
-        await server.remove()
+        let result = try await body(resource)
+        await remove(resource)
         return result
     } catch {
-        await server.remove()
+        await remove(resource)
         throw error
     }
 }
