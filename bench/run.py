@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""The benchmark runner: Lessor against this machine's floors and against etcd, in one run.
+
+    bash bench/run.sh            (installs what it needs, builds release, runs this)
+
+Starts every server on free 127.0.0.1 ports, measures, stops everything it started, and
+writes bench/results/<date>.md and bench/results/<date>.png. Absolute rates drift on shared
+machines, so every figure that matters is a ratio to a floor measured in the same run.
+Environment: DURATION (seconds per wrk run, default 10), BIN (release bin directory).
+"""
+import datetime, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
+
+from http.client import HTTPConnection
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.abspath(os.environ.get("BIN") or os.path.join(ROOT, ".build", "release"))
+DURATION = int(os.environ.get("DURATION", "10"))
+THREADS = 2
+ADMIN = "bench-admin-token"
+WORK = tempfile.mkdtemp(prefix="lessor-bench-")
+TICK = os.sysconf("SC_CLK_TCK")
+started = []  # every process we started, stopped at exit
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, limit=20):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {limit} s")
+
+
+def start(name, argv, env=None, port=None):
+    log = open(os.path.join(WORK, name + ".log"), "w")
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                               cwd=WORK, start_new_session=True)
+    started.append(process)
+    if port:
+        wait_port(port)
+    return process
+
+
+def stop_all():
+    for process in reversed(started):
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in started:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+class Redis:
+    """A minimal RESP client: enough for INFO, SLOWLOG, EVALSHA and pipelined setup."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.file = self.sock.makefile("rb")
+
+    @staticmethod
+    def encode(*args):
+        out = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        return b"".join(out)
+
+    def read(self):
+        line = self.file.readline()[:-2]
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            if int(rest) < 0:
+                return None
+            data = self.file.read(int(rest) + 2)[:-2]
+            return data.decode(errors="replace")
+        if kind == b"*":
+            return None if int(rest) < 0 else [self.read() for _ in range(int(rest))]
+        raise RuntimeError(f"bad RESP line {line!r}")
+
+    def call(self, *args):
+        self.sock.sendall(self.encode(*args))
+        return self.read()
+
+    def pipeline(self, commands, batch=2000):
+        replies = []
+        for offset in range(0, len(commands), batch):
+            chunk = commands[offset:offset + batch]
+            self.sock.sendall(b"".join(self.encode(*c) for c in chunk))
+            replies.extend(self.read() for _ in chunk)
+        return replies
+
+    def info(self, section):
+        fields = {}
+        for line in self.call("INFO", section).splitlines():
+            if ":" in line and not line.startswith("#"):
+                key, value = line.split(":", 1)
+                fields[key] = value
+        return fields
+
+    def commandstats(self):
+        stats = {}
+        for key, value in self.info("commandstats").items():
+            parts = dict(part.split("=") for part in value.split(","))
+            stats[key[len("cmdstat_"):]] = (int(parts["calls"]), int(parts["usec"]))
+        return stats
+
+    def cpu_seconds(self):
+        cpu = self.info("cpu")
+        return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        except FileNotFoundError:
+            pass
+    return total / TICK
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def api(port, method, path, body=None, token=ADMIN, headers=None):
+    connection = HTTPConnection("127.0.0.1", port, timeout=10)
+    data = json.dumps(body) if body is not None else None
+    connection.request(method, path, data, ({"Authorization": f"Bearer {token}"} if token else {}) | (headers or {}))
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    return response.status, (json.loads(payload) if payload.strip() else None)
+
+
+WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def latency_ms(text):
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    return float(match.group(1)) * WRK_UNITS[match.group(2)]
+
+
+def wrk(url, script, args=(), connections=64, duration=None, pids=()):
+    """Runs wrk with --latency; returns rate, errors, p50/p99/max (ms) and CPU s of `pids`."""
+    duration = duration or DURATION
+    command = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+               "-s", os.path.join(ROOT, "bench", "wrk", script), url]
+    if args:
+        command += ["--"] + [str(a) for a in args]
+    before = cpu_seconds(pids)
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pids) - before
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.M))
+    maximum = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output).group(1)
+    return {
+        "rate": rate, "requests": total, "errors": errors, "socket_errors": socket_errors.group(1) if socket_errors else "",
+        "p50": latency_ms(percentiles["50"]), "p99": latency_ms(percentiles["99"]), "max": latency_ms(maximum),
+        "cpu_us": cpu / max(total - errors, 1) * 1e6, "command": " ".join(command[:-2] if args else command),
+    }
+
+
+def script_sha(name):
+    return hashlib.sha1(open(os.path.join(ROOT, "lua", name + ".lua"), "rb").read()).hexdigest()
+
+
+class Lessor:
+    """One redis-server and `lessor serve` replicas on it, with helpers to make leased items."""
+
+    def __init__(self):
+        self.redis_port = free_port()
+        start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--dir", WORK], port=self.redis_port)
+        self.redis = Redis(self.redis_port)
+        self.replicas = []
+        self.add_replica()
+        for name in ["work_enqueue", "work_ack", "work_heartbeat"]:
+            self.redis.call("SCRIPT", "LOAD", open(os.path.join(ROOT, "lua", name + ".lua")).read())
+
+    def add_replica(self):
+        port = free_port()
+        # Access logs off (LESSOR_LOG_LEVEL=notice): one JSON line per request is the
+        # operator's choice, not the lease logic's cost; it is measured separately below.
+        process = start(f"lessor-{len(self.replicas)}", [os.path.join(BIN, "lessor"), "serve"], {
+            "LESSOR_PORT": str(port), "LESSOR_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}",
+            "LESSOR_ADMIN_TOKEN": ADMIN, "LESSOR_LOG_LEVEL": os.environ.get("LESSOR_LOG_LEVEL", "notice"),
+        }, port=port)
+        deadline = time.time() + 20
+        while api(port, "GET", "/readyz")[0] != 200:
+            if time.time() > deadline:
+                raise RuntimeError("lessor never became ready")
+            time.sleep(0.1)
+        self.replicas.append((process, port))
+        return port
+
+    @property
+    def port(self):
+        return self.replicas[0][1]
+
+    def environment(self):
+        status, body = api(self.port, "POST", "/api/v1/cloud/environments", {"name": "bench", "config": {"type": "self_hosted"}})
+        assert status == 201, body
+        return body["id"]
+
+    def leased_items(self, env, count, ttl=600):
+        """`count` items enqueued and acknowledged by Worker-ID "bench", through the very
+        scripts the API runs, pipelined (the API would take minutes to create 100,000)."""
+        key = f"lessor:{{{env}}}:env"
+        ids = [f"work_{os.urandom(16).hex()}" for _ in range(count)]
+        ids.sort()
+        enqueue, ack = script_sha("work_enqueue"), script_sha("work_ack")
+        replies = self.redis.pipeline([("EVALSHA", enqueue, 1, key, i, "session", "sess_" + i[5:], "{}") for i in ids])
+        assert all(r[0] == "ok" for r in replies), replies[:3]
+        replies = self.redis.pipeline([("EVALSHA", ack, 1, key, i, "bench", ttl) for i in ids])
+        assert all(r[0] == "ok" for r in replies), replies[:3]
+        path = os.path.join(WORK, f"items-{env}.txt")
+        open(path, "w").write("\n".join(ids) + "\n")
+        return ids, path
+
+
+def heartbeat_run(lessor, env, items_file, connections=64, port=None, pids=None):
+    """One wrk run of CAS heartbeats over the items in `items_file`, each chain starting from
+    the item's last heartbeat as Redis has it now."""
+    port = port or lessor.port
+    pids = pids if pids is not None else [p.pid for p, _ in lessor.replicas]
+    ids = open(items_file).read().split()
+    lasts = lessor.redis.pipeline([("HGET", f"lessor:{{{env}}}:work:{i}", "latest_heartbeat_at") for i in ids])
+    expected_file = items_file + ".expected"
+    open(expected_file, "w").write("\n".join(last or "NO_HEARTBEAT" for last in lasts) + "\n")
+    before = lessor.redis.commandstats()
+    redis_cpu = lessor.redis.cpu_seconds()
+    result = wrk(f"http://127.0.0.1:{port}", "heartbeat.lua", (items_file, ADMIN, env, THREADS, expected_file), connections, pids=pids)
+    redis_cpu = lessor.redis.cpu_seconds() - redis_cpu
+    after = lessor.redis.commandstats()
+    good = result["requests"] - result["errors"]
+    # Round trips Lessor sent: every one is an EVALSHA (the reaper's sweeps included, which is
+    # why the figure sits a little above 1). commandstats also counts each command a script
+    # runs inside, so the other rows are not round trips.
+    result["redis_calls"] = (after["evalsha"][0] - before.get("evalsha", (0, 0))[0]) / max(good, 1)
+    result["redis_inner_commands"] = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after if c != "evalsha") / max(good, 1)
+    result["redis_script_us"] = (after["evalsha"][1] - before.get("evalsha", (0, 0))[1]) / max(good, 1)
+    result["redis_cpu_us"] = redis_cpu / max(good, 1) * 1e6
+    return result
+
+
+def profile(lessor, env, items):
+    """`perf record -g` of the lessor process during a heartbeat run; the hottest symbols by
+    self time and the heaviest of Lessor's and Hummingbird's own by inclusive time."""
+    if shutil.which("perf") is None:
+        return None
+    data = os.path.join(WORK, "perf.data")
+    pid = lessor.replicas[0][0].pid
+    perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", data],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    heartbeat_run(lessor, env, items)
+    perf.send_signal(signal.SIGINT)
+    perf.wait()
+
+    def report(*options):
+        out = subprocess.run(["perf", "report", "-i", data, "--sort", "sym", "-g", "none", "--percent-limit", "0.5", *options],
+                             capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            match = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?\[(.)\]\s+(.*)", line)
+            if match:
+                symbol = subprocess.run(["swift", "demangle", "--simplified", match.group(4).strip()], capture_output=True, text=True).stdout.strip()
+                rows.append((float(match.group(1)), ("kernel: " if match.group(3) == "k" else "") + symbol[:140]))
+        return rows
+    self_time = report("--no-children")[:20]
+    inclusive = [row for row in report("--children") if re.search(r"Lessor|Hummingbird|JSONEncoder|Redis", row[1])][:25]
+    return {"self": self_time, "inclusive": inclusive}
+
+
+def main():
+    results = {"date": datetime.date.today().isoformat()}
+    print(f"work dir {WORK}; {DURATION} s per wrk run", flush=True)
+
+    # Floors: Hummingbird hello world and nginx, driven by the same wrk command.
+    port = free_port()
+    hello = start("hello", [os.path.join(BIN, "HelloWorldBench"), str(port)], port=port)
+    results["hello"] = wrk(f"http://127.0.0.1:{port}/hello", "post.lua", pids=[hello.pid])
+    print("hello world", results["hello"], flush=True)
+    os.killpg(hello.pid, signal.SIGTERM)
+
+    port = free_port()
+    conf = os.path.join(WORK, "nginx.conf")
+    open(conf, "w").write(f"""worker_processes auto; pid {WORK}/nginx.pid; error_log {WORK}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
+  default_type application/json; return 200 '{{"type":"work_heartbeat","ok":true}}'; }} }} }}
+""")
+    nginx = start("nginx", ["nginx", "-c", conf, "-p", WORK, "-g", "daemon off;"], port=port)
+    results["nginx"] = wrk(f"http://127.0.0.1:{port}/", "post.lua", pids=[nginx.pid] + children(nginx.pid))
+    print("nginx", results["nginx"], flush=True)
+    os.killpg(nginx.pid, signal.SIGTERM)
+
+    # Lessor: H1, C1, R1 at 64 connections on 1,000 live items.
+    lessor = Lessor()
+    env = lessor.environment()
+    _, items = lessor.leased_items(env, 1000)
+    results["h1"] = heartbeat_run(lessor, env, items)
+    print("lessor", results["h1"], flush=True)
+    for connections in (16, 256):
+        results[f"h1_c{connections}"] = heartbeat_run(lessor, env, items, connections)
+        print(f"lessor c{connections}", results[f"h1_c{connections}"], flush=True)
+
+    # Where a heartbeat's CPU goes: perf samples of the lessor process during one more run.
+    results["profile"] = profile(lessor, env, items)
+
+    # L1: latency at about half the maximum rate, with fewer connections.
+    half = results["h1"]["rate"] / 2
+    candidates = []
+    for connections in (2, 4, 8):
+        run = heartbeat_run(lessor, env, items, connections)
+        run["connections"] = connections
+        candidates.append(run)
+        print(f"lessor c{connections}", run, flush=True)
+    results["l1"] = min(candidates, key=lambda r: abs(r["rate"] - half))
+    results["latency_runs"] = candidates
+
+    # redis-benchmark of the very same heartbeat script (unconditional, one item).
+    sha = script_sha("work_heartbeat")
+    key, work = f"lessor:{{{env}}}:env", open(items).readline().strip()
+    for pipeline in (1, 16):
+        output = subprocess.run(["redis-benchmark", "-p", str(lessor.redis_port), "-c", "64", "-n", "200000", "-P", str(pipeline), "-q",
+                                 "EVALSHA", sha, "1", key, work, "bench", "", "60"], capture_output=True, text=True, check=True).stdout
+        results[f"redis_benchmark_p{pipeline}"] = float(re.findall(r"([\d.]+) requests per second", output)[-1])
+    print("redis-benchmark", results["redis_benchmark_p1"], results["redis_benchmark_p16"], flush=True)
+
+    # M1 and the 100,000-item run.
+    memory_before = int(lessor.redis.info("memory")["used_memory"])
+    big_env = lessor.environment()
+    ids, big_items = lessor.leased_items(big_env, 100_000)
+    big_key = f"lessor:{{{big_env}}}:env"
+    replies = lessor.redis.pipeline([("EVALSHA", sha, 1, big_key, i, "bench", "", 600) for i in ids])
+    assert all(r[0] == "ok" for r in replies)
+    memory_after = int(lessor.redis.info("memory")["used_memory"])
+    results["m1"] = (memory_after - memory_before) / len(ids)
+    print("M1 bytes per item", results["m1"], flush=True)
+    results["h1_100k"] = heartbeat_run(lessor, big_env, big_items)
+    print("lessor 100k items", results["h1_100k"], flush=True)
+
+    # Two replicas behind HAProxy against one behind HAProxy.
+    second = lessor.add_replica()
+    for label, ports in (("haproxy_1", [lessor.port]), ("haproxy_2", [lessor.port, second])):
+        # (the second replica idles during the one-replica run)
+        lb_port = free_port()
+        cfg = os.path.join(WORK, label + ".cfg")
+        servers = "".join(f"    server n{n} 127.0.0.1:{p}\n" for n, p in enumerate(ports))
+        open(cfg, "w").write(f"""global
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 75s
+    timeout server 10s
+    option http-keep-alive
+frontend lessor
+    bind 127.0.0.1:{lb_port}
+    default_backend nodes
+backend nodes
+    balance roundrobin
+{servers}""")
+        proxy = start(label, ["haproxy", "-f", cfg], port=lb_port)
+        results[label] = heartbeat_run(lessor, env, items, 64, port=lb_port, pids=[p.pid for p, _ in lessor.replicas] + [proxy.pid])
+        print(label, results[label], flush=True)
+        os.killpg(proxy.pid, signal.SIGTERM)
+        proxy.wait()
+
+    # Reaper: 10,000 leases lapse at once; time until all are queued again, and the longest
+    # single command Redis ran meanwhile.
+    reap_env = lessor.environment()
+    reap_ids, _ = lessor.leased_items(reap_env, 10_000)
+    prefix = f"lessor:{{{reap_env}}}:"
+    lessor.redis.call("CONFIG", "SET", "slowlog-log-slower-than", "0")
+    lessor.redis.call("CONFIG", "SET", "slowlog-max-len", "200000")
+    lessor.redis.pipeline([("DEL", prefix + "lease:" + i) for i in reap_ids])
+    lessor.redis.call("SLOWLOG", "RESET")
+    began = time.time()
+    lessor.redis.pipeline([("ZADD", prefix + "deadlines", 0, i) for i in reap_ids])
+    while lessor.redis.call("ZCARD", prefix + "queue") < len(reap_ids):
+        if time.time() - began > 120:
+            raise RuntimeError("the reaper did not requeue 10,000 leases within 120 s")
+        time.sleep(0.01)
+    results["reaper_seconds"] = time.time() - began
+    entries = lessor.redis.call("SLOWLOG", "GET", "200000")
+    scripts = [e for e in entries if e[3][0].upper() == "EVALSHA"]
+    results["reaper_longest_us"] = max(e[2] for e in scripts)
+    results["reaper_calls"] = sum(1 for e in scripts if e[3][1] == script_sha("work_reap"))
+    lessor.redis.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+    print("reaper", results["reaper_seconds"], results["reaper_longest_us"], flush=True)
+
+    # E1: etcd lease keep-alives through its JSON gateway at the same concurrency.
+    client_port, peer_port = free_port(), free_port()
+    etcd = start("etcd", ["etcd", "--data-dir", os.path.join(WORK, "etcd"), "--listen-client-urls", f"http://127.0.0.1:{client_port}",
+                          "--advertise-client-urls", f"http://127.0.0.1:{client_port}", "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+                          "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+                          "--initial-cluster", f"default=http://127.0.0.1:{peer_port}"], port=client_port)
+    leases = []
+    for _ in range(1000):
+        _, granted = api(client_port, "POST", "/v3/lease/grant", {"TTL": 600}, token=None)
+        leases.append(granted["ID"])
+    leases_file = os.path.join(WORK, "leases.txt")
+    open(leases_file, "w").write("\n".join(leases) + "\n")
+    results["etcd"] = wrk(f"http://127.0.0.1:{client_port}", "etcd-keepalive.lua", (leases_file,), pids=[etcd.pid])
+    print("etcd", results["etcd"], flush=True)
+
+    results["versions"] = versions()
+    write_report(results)
+
+
+def versions():
+    def first(command):
+        try:
+            out = subprocess.run(command, capture_output=True, text=True)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+    return {
+        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
+        "cores": os.cpu_count(), "memory": f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "kernel": platform.release(), "swift": first(["swift", "--version"]), "redis": first(["redis-server", "--version"]),
+        "nginx": first(["nginx", "-v"]), "etcd": first(["etcd", "--version"]), "wrk": first(["wrk", "-v"]),
+        "haproxy": first(["haproxy", "-v"]),
+    }
+
+
+def write_report(r):
+    h1, hello, nginx, etcd = r["h1"], r["hello"], r["nginx"], r["etcd"]
+    figures = {
+        "H1": h1["rate"] / hello["rate"], "C1": h1["cpu_us"] / hello["cpu_us"],
+        "E1": h1["rate"] / etcd["rate"],
+    }
+    out_dir = os.path.join(ROOT, "bench", "results")
+    os.makedirs(out_dir, exist_ok=True)
+    base = os.path.join(out_dir, r["date"])
+    chart(r, base + ".png")
+    v = r["versions"]
+    ok = lambda met: "met" if met else "**not met**"
+    lines = [
+        f"# Benchmark results {r['date']}", "",
+        f"Machine: {v['cores']} cores, {v['cpu']}, {v['memory']}, Linux {v['kernel']}. "
+        f"{v['swift']}; {v['redis']}; {v['nginx']}; {v['etcd']}; {v['wrk']}; {v['haproxy']}.", "",
+        f"Command: `bash bench/run.sh` (DURATION={DURATION} s per wrk run, `wrk -t{THREADS} --latency`; "
+        "Lessor with access logs off, `LESSOR_LOG_LEVEL=notice`). wrk, the servers and Redis share the same cores.", "",
+        "| figure | measured | target | |", "|---|---|---|---|",
+        f"| **H1** heartbeats/s ÷ Hummingbird hello world (64 conns) | {h1['rate']:,.0f} ÷ {hello['rate']:,.0f} = **{figures['H1']:.2f}** | ≥ 0.8 | {ok(figures['H1'] >= 0.8)} |",
+        f"| H1 against nginx's fixed response | {h1['rate']:,.0f} ÷ {nginx['rate']:,.0f} = {h1['rate'] / nginx['rate']:.2f} | – | |",
+        f"| **C1** Lessor CPU µs per heartbeat ÷ hello world's per request | {h1['cpu_us']:.1f} ÷ {hello['cpu_us']:.1f} = **{figures['C1']:.2f}** | ≤ 1.25 | {ok(figures['C1'] <= 1.25)} |",
+        f"| **R1** Redis round trips (EVALSHA) per heartbeat, reaper sweeps included | **{h1['redis_calls']:.3f}** | 1 | {ok(h1['redis_calls'] < 1.05)} |",
+        f"| **R1** Redis CPU µs per heartbeat (`INFO cpu`) / script µs (`commandstats`) | **{h1['redis_cpu_us']:.1f}** / {h1['redis_script_us']:.1f} | ≤ 10 | {ok(h1['redis_cpu_us'] <= 10)} |",
+        f"| `redis-benchmark` of `lua/work_heartbeat.lua`, -c 64, -P 1 / -P 16 | {r['redis_benchmark_p1']:,.0f}/s / {r['redis_benchmark_p16']:,.0f}/s | – | |",
+        f"| **E1** heartbeats/s ÷ etcd lease keep-alives/s | {h1['rate']:,.0f} ÷ {etcd['rate']:,.0f} = **{figures['E1']:.2f}** | ≥ 2 | {ok(figures['E1'] >= 2)} |",
+        f"| **M1** Redis bytes per leased, heartbeated item (100,000 items) | **{r['m1']:.0f}** | ≤ 400 | {ok(r['m1'] <= 400)} |",
+        f"| **L1** p50 / p99 / max at {r['l1']['rate']:,.0f}/s ({r['l1']['connections']} conns, ≈ half the maximum) | {r['l1']['p50']:.2f} / **{r['l1']['p99']:.2f}** / {r['l1']['max']:.2f} ms | p99 ≤ 5 ms | {ok(r['l1']['p99'] <= 5)} |",
+        f"| Reaper: 10,000 lapsed leases requeued / longest single script meanwhile | {r['reaper_seconds']:.2f} s / {r['reaper_longest_us']:,} µs ({r['reaper_calls']} reap calls) | no stall | |",
+        "", "## Every run", "",
+        "| run | conns | req/s | non-2xx | p50 ms | p99 ms | max ms | CPU µs/req | Redis calls/req | Redis CPU µs/req |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [("Hummingbird hello world", 64, hello), ("nginx fixed 200", 64, nginx), ("etcd keep-alive (JSON gateway)", 64, etcd),
+            ("Lessor, 1,000 items", 16, r["h1_c16"]), ("Lessor, 1,000 items", 64, h1), ("Lessor, 1,000 items", 256, r["h1_c256"]),
+            ("Lessor, 100,000 items", 64, r["h1_100k"]), ("HAProxy → 1 Lessor", 64, r["haproxy_1"]), ("HAProxy → 2 Lessors", 64, r["haproxy_2"])]
+    rows += [("Lessor, 1,000 items", run["connections"], run) for run in r["latency_runs"]]
+    for name, connections, run in rows:
+        lines.append(f"| {name} | {connections} | {run['rate']:,.0f} | {run['errors']} | {run['p50']:.2f} | {run['p99']:.2f} | {run['max']:.2f} | "
+                     f"{run['cpu_us']:.1f} | {run.get('redis_calls', float('nan')):.3f} | {run.get('redis_cpu_us', float('nan')):.1f} |")
+    if r.get("profile"):
+        lines += ["", "## Where a heartbeat's CPU goes (`perf record -g` of `lessor serve` during a 64-connection run)", "",
+                  "Hottest symbols by self time:", "", "| self % | symbol |", "|---|---|"]
+        lines += [f"| {p:.1f} | `{name}` |" for p, name in r["profile"]["self"]]
+        lines += ["", "Lessor's, Hummingbird's, the JSON encoder's and the Redis wrapper's heaviest frames, inclusive:", "",
+                  "| incl. % | frame |", "|---|---|"]
+        lines += [f"| {p:.1f} | `{name}` |" for p, name in r["profile"]["inclusive"]]
+    lines += ["", f"![throughput and p99 against connections]({r['date']}.png)", "",
+              "Commands: " + "; ".join(sorted({f"`{run['command']}`" for _, _, run in rows})), ""]
+    open(base + ".md", "w").write("\n".join(lines))
+    json.dump(r, open(base + ".json", "w"), indent=1)
+    print("\n".join(lines[:20]))
+    print(f"wrote {base}.md and {base}.png")
+
+
+def chart(r, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    runs = sorted([(16, r["h1_c16"]), (64, r["h1"]), (256, r["h1_c256"])] + [(x["connections"], x) for x in r["latency_runs"]])
+    x = [c for c, _ in runs]
+    fig, left = plt.subplots(figsize=(7, 4))
+    left.plot(x, [run["rate"] for _, run in runs], "o-", color="tab:blue", label="Lessor heartbeats/s")
+    left.axhline(r["hello"]["rate"], color="tab:blue", linestyle=":", label="Hummingbird hello world (64)")
+    left.set_xscale("log", base=2)
+    left.set_xlabel("wrk connections")
+    left.set_ylabel("requests/s")
+    right = left.twinx()
+    right.plot(x, [run["p99"] for _, run in runs], "s--", color="tab:red", label="Lessor p99 (ms)")
+    right.set_ylabel("p99 latency (ms)")
+    lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    left.legend(lines, [l.get_label() for l in lines], loc="upper left", fontsize=8)
+    left.set_title(f"Lessor CAS heartbeats, {r['versions']['cores']} cores, {r['date']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        stop_all()

@@ -1,0 +1,47 @@
+-- wrk script for H1: every request is a real, successful compare-and-set heartbeat.
+--
+--   wrk -t2 -c64 -d10s -s bench/wrk/heartbeat.lua http://127.0.0.1:PORT -- ITEMS TOKEN ENV THREADS [EXPECTED]
+--
+-- ITEMS is a file with one acknowledged work id per line (acknowledged by Worker-ID "bench");
+-- EXPECTED, when given, holds each item's current last heartbeat on the same line
+-- (NO_HEARTBEAT when absent).
+-- Each wrk thread heartbeats its share of the items round robin; an item's last
+-- `last_heartbeat` becomes its next `expected_last_heartbeat`. The response says which
+-- item it answers through the `x-request-id` echo (the item's index). With more items per
+-- thread than connections per thread, an item's previous answer is always back before it
+-- is asked again, so no request fails its precondition: a non-2xx count above 0 is a bug.
+local counter = 0
+
+function setup(thread)
+  thread:set("thread_index", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  local file, token, env, threads, expected = args[1], args[2], args[3], tonumber(args[4]), args[5]
+  local all, known = {}, {}
+  for line in io.lines(file) do all[#all + 1] = line end
+  if expected then for line in io.lines(expected) do known[#known + 1] = line end end
+  items, last = {}, {}
+  for index = 1 + thread_index, #all, threads do
+    items[#items + 1] = all[index]
+    last[#items] = known[index]
+  end
+  cursor = 0
+  headers = { ["Authorization"] = "Bearer " .. token, ["Worker-ID"] = "bench" }
+  base = "/api/v1/cloud/environments/" .. env .. "/work/"
+end
+
+function request()
+  cursor = cursor % #items + 1
+  headers["x-request-id"] = tostring(cursor)
+  local expected = last[cursor] or "NO_HEARTBEAT"
+  return wrk.format("POST", base .. items[cursor] .. "/heartbeat?expected_last_heartbeat=" .. expected, headers)
+end
+
+function response(status, headers, body)
+  local index = tonumber(headers["x-request-id"])
+  if status == 200 and index then
+    last[index] = string.match(body, '"last_heartbeat":"([^"]+)"')
+  end
+end
