@@ -104,6 +104,12 @@ let package = Package(
             path: "bench/RedisWrapperBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "HelloWorldBench",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "bench/HelloWorldBench",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RedisServerHarness",
             dependencies: [],
