@@ -287,8 +287,8 @@ def profile(lessor, env, items):
         for line in out.splitlines():
             match = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?\[(.)\]\s+(.*)", line)
             if match:
-                symbol = subprocess.run(["swift", "demangle", "--simplified", match.group(4).strip()], capture_output=True, text=True).stdout.strip()
-                rows.append((float(match.group(1)), ("kernel: " if match.group(3) == "k" else "") + symbol[:140]))
+                symbol = subprocess.run(["swift", "demangle", "--simplified", "--compact", match.group(4).strip()], capture_output=True, text=True).stdout.strip()
+                rows.append((float(match.group(1)), ("kernel: " if match.group(3) == "k" else "") + symbol))
         return rows
     self_time = report("--no-children")[:20]
     inclusive = [row for row in report("--children") if re.search(r"Lessor|Hummingbird|JSONEncoder|Redis", row[1])][:25]
@@ -449,6 +449,15 @@ def versions():
     }
 
 
+def readable(symbol):
+    """A symbol as a person reads it: demangled, generic noise cut, at most 110 characters."""
+    symbol = symbol.split(" ---> ")[-1]
+    if symbol.startswith("$s"):
+        symbol = subprocess.run(["swift", "demangle", "--simplified", "--compact", symbol], capture_output=True, text=True).stdout.strip() or symbol
+    symbol = re.sub(r"<[^<>]*>", "", re.sub(r"<[^<>]*>", "", symbol))
+    return symbol if len(symbol) <= 110 else symbol[:107] + "..."
+
+
 def write_report(r):
     h1, hello, nginx, etcd = r["h1"], r["hello"], r["nginx"], r["etcd"]
     figures = {
@@ -487,17 +496,22 @@ def write_report(r):
             ("Lessor, 100,000 items", 64, r["h1_100k"]), ("HAProxy → 1 Lessor", 64, r["haproxy_1"]), ("HAProxy → 2 Lessors", 64, r["haproxy_2"])]
     rows += [("Lessor, 1,000 items", run["connections"], run) for run in r["latency_runs"]]
     for name, connections, run in rows:
-        lines.append(f"| {name} | {connections} | {run['rate']:,.0f} | {run['errors']} | {run['p50']:.2f} | {run['p99']:.2f} | {run['max']:.2f} | "
-                     f"{run['cpu_us']:.1f} | {run.get('redis_calls', float('nan')):.3f} | {run.get('redis_cpu_us', float('nan')):.1f} |")
+        redis = f"{run['redis_calls']:.3f} | {run['redis_cpu_us']:.1f}" if "redis_calls" in run else "– | –"
+        lines.append(f"| {name} | {connections} | {run['rate']:,.0f} | {run['errors']} | {run['p50']:.2f} | {run['p99']:.2f} | "
+                     f"{run['max']:.2f} | {run['cpu_us']:.1f} | {redis} |")
     if r.get("profile"):
         lines += ["", "## Where a heartbeat's CPU goes (`perf record -g` of `lessor serve` during a 64-connection run)", "",
                   "Hottest symbols by self time:", "", "| self % | symbol |", "|---|---|"]
-        lines += [f"| {p:.1f} | `{name}` |" for p, name in r["profile"]["self"]]
+        lines += [f"| {p:.1f} | `{readable(name)}` |" for p, name in r["profile"]["self"]]
         lines += ["", "Lessor's, Hummingbird's, the JSON encoder's and the Redis wrapper's heaviest frames, inclusive:", "",
                   "| incl. % | frame |", "|---|---|"]
-        lines += [f"| {p:.1f} | `{name}` |" for p, name in r["profile"]["inclusive"]]
-    lines += ["", f"![throughput and p99 against connections]({r['date']}.png)", "",
-              "Commands: " + "; ".join(sorted({f"`{run['command']}`" for _, _, run in rows})), ""]
+        lines += [f"| {p:.1f} | `{readable(name)}` |" for p, name in r["profile"]["inclusive"]]
+    def template(command):
+        command = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", command)
+        command = re.sub(r"/tmp/lessor-bench-[^/]+/", "WORK/", command).replace(ROOT + "/", "")
+        return re.sub(r"env_[0-9a-f]{32}", "ENV", re.sub(r"-c\d+ ", "-cN ", command))
+    lines += ["", f"![throughput and p99 against connections]({r['date']}.png)", "", "wrk commands (N connections, PORT and WORK chosen by the runner):", ""]
+    lines += [f"    {c}" for c in sorted({template(run["command"]) for _, _, run in rows})] + [""]
     open(base + ".md", "w").write("\n".join(lines))
     json.dump(r, open(base + ".json", "w"), indent=1)
     print("\n".join(lines[:20]))
@@ -514,6 +528,7 @@ def chart(r, path):
     left.plot(x, [run["rate"] for _, run in runs], "o-", color="tab:blue", label="Lessor heartbeats/s")
     left.axhline(r["hello"]["rate"], color="tab:blue", linestyle=":", label="Hummingbird hello world (64)")
     left.set_xscale("log", base=2)
+    left.set_xticks(x, [str(c) for c in x])
     left.set_xlabel("wrk connections")
     left.set_ylabel("requests/s")
     right = left.twinx()
@@ -527,6 +542,10 @@ def chart(r, path):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--report"]:
+        # Rewrites the report and chart from a results JSON, without measuring again.
+        write_report(json.load(open(sys.argv[2])))
+        sys.exit(0)
     try:
         main()
     finally:
