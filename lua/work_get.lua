@@ -11,28 +11,30 @@
 -- redis-cli --eval lua/work_get.lua 'lessor:{env_X}:env' , work_Y
 -- clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
 -- Lua numbers are doubles: microseconds since 1970 stay exact until the year 2255.
+local floor = math.floor -- a local, not a global lookup per call: these run on every heartbeat
+
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
 local function format_us(us)
-  local seconds = math.floor(us / 1000000)
+  local seconds = floor(us / 1000000)
   local fraction = us - seconds * 1000000
-  local days = math.floor(seconds / 86400)
+  local days = floor(seconds / 86400)
   local of_day = seconds - days * 86400
   -- Howard Hinnant's civil_from_days
   local z = days + 719468
-  local era = math.floor(z / 146097)
+  local era = floor(z / 146097)
   local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local day = doy - floor((153 * mp + 2) / 5) + 1
   local month = mp < 10 and mp + 3 or mp - 9
   local year = yoe + era * 400 + (month <= 2 and 1 or 0)
   return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
-    math.floor(of_day / 3600), math.floor(of_day / 60) % 60, of_day % 60, fraction)
+    floor(of_day / 3600), floor(of_day / 60) % 60, of_day % 60, fraction)
 end
 
 -- The inverse of format_us, for text format_us wrote; nil for anything else.
@@ -43,10 +45,10 @@ local function parse_us(text)
   y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
   if mo <= 2 then y = y - 1 end
   -- Howard Hinnant's days_from_civil
-  local era = math.floor(y / 400)
+  local era = floor(y / 400)
   local yoe = y - era * 400
-  local doy = math.floor((153 * (mo > 2 and mo - 3 or mo + 9) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local doy = floor((153 * (mo > 2 and mo - 3 or mo + 9) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   local days = era * 146097 + doe - 719468
   return (days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)) * 1000000 + tonumber(f)
 end

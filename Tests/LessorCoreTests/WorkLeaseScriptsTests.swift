@@ -111,6 +111,21 @@ struct WorkLeaseScriptsTests {
         }
     }
 
+    @Test(arguments: RedisBackend.allCases) func aHeartbeatIsStrictlyLaterThanTheStoredOneEvenWhenTheClockIsBehind(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { server, work, environment in
+            let created = try await enqueue(work, environment)
+            _ = try await work.ack(environmentID: environment, workID: created.id, workerID: "w", ttlSeconds: 60)
+            // A stored heartbeat ahead of Redis's clock (a clock step back, a restored backup):
+            // the next one is 1 µs after it, never equal or earlier.
+            let key = KeySpace(namespace: "lessor").item(environment, created.id)
+            try await server.cli("HSET", key, "state", "active", "latest_heartbeat_at", "2100-12-31T23:59:59.999999Z")
+            let beat = try await work.heartbeat(environmentID: environment, workID: created.id, workerID: "w", expected: nil, ttlSeconds: 60)
+            #expect(beat.lastHeartbeat == "2101-01-01T00:00:00.000000Z")
+            let next = try await work.heartbeat(environmentID: environment, workID: created.id, workerID: "w", expected: nil, ttlSeconds: 60)
+            #expect(next.lastHeartbeat == "2101-01-01T00:00:00.000001Z")
+        }
+    }
+
     @Test(arguments: RedisBackend.allCases) func sixteenConcurrentHeartbeatsWithOneExpectationLetExactlyOneThrough(_ backend: RedisBackend) async throws {
         try await withEnvironment(backend) { _, work, environment in
             let item = try await enqueue(work, environment)

@@ -37,10 +37,13 @@ end
 local lease = P .. 'lease:' .. id
 local extended = redis.call('EXISTS', lease)
 local now = now_us()
-local beat = now
-local previous = parse_us(last)
-if previous and beat <= previous then beat = previous + 1 end -- strictly increasing
-local at = format_us(beat)
+local at = format_us(now)
+-- Strictly increasing: canonical stamps compare as text, so the stored one is parsed only
+-- when the clock has not moved past it.
+if last and at <= last then
+  local previous = parse_us(last)
+  if previous then at = format_us(previous + 1) end
+end
 if state == 'starting' then
   state = 'active'
   redis.call('HSET', key, 'state', 'active', 'started_at', at)
