@@ -288,10 +288,12 @@ def profile(lessor, env, items):
             match = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?\[(.)\]\s+(.*)", line)
             if match:
                 symbol = subprocess.run(["swift", "demangle", "--simplified", "--compact", match.group(4).strip()], capture_output=True, text=True).stdout.strip()
-                rows.append((float(match.group(1)), ("kernel: " if match.group(3) == "k" else "") + symbol))
+                rows.append((float(match.group(1)), ("kernel: " if match.group(3) == "k" else "") + symbol, match.group(4)))
         return rows
-    self_time = report("--no-children")[:20]
-    inclusive = [row for row in report("--children") if re.search(r"Lessor|Hummingbird|JSONEncoder|Redis", row[1])][:25]
+    self_time = [row[:2] for row in report("--no-children")[:20]]
+    # Filtered on the mangled name, which still carries the module.
+    ours = r"Lessor(HTTP|Redis|Core)|Hummingbird|JSONEncoder"
+    inclusive = [row[:2] for row in report("--children") if re.search(ours, row[2])][:25]
     return {"self": self_time, "inclusive": inclusive}
 
 

@@ -7,9 +7,9 @@
 -- (NO_HEARTBEAT when absent).
 -- Each wrk thread heartbeats its share of the items round robin; an item's last
 -- `last_heartbeat` becomes its next `expected_last_heartbeat`. The response says which
--- item it answers through the `x-request-id` echo (the item's index). With more items per
--- thread than connections per thread, an item's previous answer is always back before it
--- is asked again, so no request fails its precondition: a non-2xx count above 0 is a bug.
+-- item it answers through the `x-request-id` echo (the item's index), and an item is not
+-- asked again before its previous answer is back, so no request fails its precondition:
+-- a non-2xx count above 0 is a bug.
 local counter = 0
 
 function setup(thread)
@@ -22,7 +22,7 @@ function init(args)
   local all, known = {}, {}
   for line in io.lines(file) do all[#all + 1] = line end
   if expected then for line in io.lines(expected) do known[#known + 1] = line end end
-  items, last = {}, {}
+  items, last, inflight = {}, {}, {}
   for index = 1 + thread_index, #all, threads do
     items[#items + 1] = all[index]
     last[#items] = known[index]
@@ -33,7 +33,13 @@ function init(args)
 end
 
 function request()
-  cursor = cursor % #items + 1
+  -- The next item whose previous heartbeat has been answered: one slow answer must not
+  -- send its item again with a stale expectation.
+  for _ = 1, #items do
+    cursor = cursor % #items + 1
+    if not inflight[cursor] then break end
+  end
+  inflight[cursor] = true
   headers["x-request-id"] = tostring(cursor)
   local expected = last[cursor] or "NO_HEARTBEAT"
   return wrk.format("POST", base .. items[cursor] .. "/heartbeat?expected_last_heartbeat=" .. expected, headers)
@@ -41,7 +47,8 @@ end
 
 function response(status, headers, body)
   local index = tonumber(headers["x-request-id"])
-  if status == 200 and index then
-    last[index] = string.match(body, '"last_heartbeat":"([^"]+)"')
+  if index then
+    inflight[index] = nil
+    if status == 200 then last[index] = string.match(body, '"last_heartbeat":"([^"]+)"') end
   end
 end
