@@ -547,6 +547,7 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--report"]:
         # Rewrites the report and chart from a results JSON, without measuring again.
         write_report(json.load(open(sys.argv[2])))
+        shutil.rmtree(WORK, ignore_errors=True)
         sys.exit(0)
     try:
         main()
