@@ -70,11 +70,15 @@ public final class RedisClient: Sendable, Service {
 
     /// True when every primary answers `PING` within the command timeout.
     public func ping() async -> Bool {
-        guard let primaries = try? await router.primaries(), !primaries.isEmpty else { return false }
-        for pool in primaries {
-            guard let replies = try? await pool.send([RedisCommand("PING").encoded()]), replies == [.simpleString("PONG")] else { return false }
+        do {
+            try await forEachPrimary { node throws(RedisError) in
+                let reply = try await node.send(RedisCommand("PING"))
+                guard reply == .simpleString("PONG") else { throw RedisError(.unexpectedReply, "PING replied \(reply)") }
+            }
+            return true
+        } catch {
+            return false
         }
-        return true
     }
 
     /// Sends a command to one node after another until it runs, following the topology's

@@ -35,6 +35,11 @@ final class SentinelRouter: RedisRouter {
     }
 
     func pool(for command: RedisCommand) async throws(RedisError) -> RedisNodePool {
+        try await primary()
+    }
+
+    /// The primary's pool, asking the sentinels first when it is not known.
+    private func primary() async throws(RedisError) -> RedisNodePool {
         if let primary = state.withLock({ $0.primary }) { return primary }
         if let primary = try await resolveIfDue() { return primary }
         throw RedisError(.connectionUnavailable, "the Redis primary \"\(masterName)\" is not known yet; asking the sentinels")
@@ -50,11 +55,11 @@ final class SentinelRouter: RedisRouter {
     }
 
     func primaries() async throws(RedisError) -> [RedisNodePool] {
-        [try await pool(for: RedisCommand("PING"))]
+        [try await primary()]
     }
 
     func warmUp() async {
-        (try? await pool(for: RedisCommand("PING")))?.warmUp()
+        (try? await primary())?.warmUp()
     }
 
     func shutDown() {
