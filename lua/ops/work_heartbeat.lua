@@ -19,13 +19,13 @@
 --#include clock
 --#include environment
 
-local refused = environment_error()
-if refused then return refused end
 local id, worker, expected, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local key = item_key(id)
-local item = redis.call('HMGET', key, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token')
-local state, holder, last, token = item[1], item[2] or '', item[3], item[4]
-if not state then return { 'not_found' } end
+local item = redis.call('HMGET', key, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token', 'lease_expires_at')
+local state, holder, last, token, deadline = item[1], item[2] or '', item[3], item[4], item[5]
+-- Items exist only in self-hosted environments, and environments are never removed or
+-- retyped, so the environment is read only when the item is missing (one call fewer).
+if not state then return environment_error() or { 'not_found' } end
 if state == 'queued' or state == 'stopped' then return { 'conflict', state } end
 if worker ~= '' and holder ~= '' and worker ~= holder then
   return { 'precondition_failed', 'held_by_another_worker' }
@@ -34,8 +34,6 @@ if expected ~= '' and expected ~= (last or 'NO_HEARTBEAT') then
   return { 'precondition_failed', 'last_heartbeat_mismatch' }
 end
 
-local lease = P .. 'lease:' .. id
-local extended = redis.call('EXISTS', lease)
 local now = now_us()
 local at = format_us(now)
 -- Strictly increasing: canonical stamps compare as text, so the stored one is parsed only
@@ -48,7 +46,14 @@ if state == 'starting' then
   state = 'active'
   redis.call('HSET', key, 'state', 'active', 'started_at', at)
 end
-redis.call('HSET', key, 'latest_heartbeat_at', at, 'lease_expires_at', format_us(now + ttl * 1000000))
-redis.call('SET', lease, holder .. ' ' .. token, 'PX', ttl * 1000)
-redis.call('ZADD', DEADLINES, math.floor(now / 1000) + ttl * 1000, id)
+local expires = format_us(now + ttl * 1000000)
+redis.call('HSET', key, 'latest_heartbeat_at', at, 'lease_expires_at', expires)
+-- GET: the old value says whether the lease was still live, in the same call.
+local extended = redis.call('SET', lease_key(id), holder .. ' ' .. token, 'PX', ttl * 1000, 'GET') and 1 or 0
+-- DEADLINES holds a lower bound of each deadline: the reaper re-scores an item whose recorded
+-- deadline passed while its lease key lives on. So only a heartbeat that moves the deadline
+-- earlier (a shorter TTL) must touch it; a steady heartbeat skips the ZADD.
+if not deadline or expires < deadline then
+  redis.call('ZADD', DEADLINES, math.floor(now / 1000) + ttl * 1000, id)
+end
 return { 'ok', at, extended, state, ttl, tonumber(token) }

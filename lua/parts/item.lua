@@ -1,5 +1,13 @@
--- item: reading a work item and the transitions several scripts share.
+-- item: reading a work item and the transitions several scripts share, and the
+-- environment's indexes they keep (here, not in the environment part, so the heartbeat,
+-- which needs none of them, does not build their names on every call).
 -- Needs the clock and environment parts.
+local QUEUE, DELIVERED, AVAILABLE = P .. 'queue', P .. 'delivered', P .. 'available'
+local ITEMS, POLLERS, STOPPED = P .. 'items', P .. 'pollers', P .. 'stopped'
+-- Pub/Sub channel told of every newly pollable item, so long polls wake at once.
+local WAKEUP = P .. 'wakeup'
+-- Never-delivered items sort after every requeued one in QUEUE: score = ms + FRESH.
+local FRESH = 4398046511104 -- 2^42 ms, about 139 years
 
 -- { 'ok', field, value, ... } of the item's hash plus its live lease's remaining ms.
 local function item_reply(id, status)
@@ -47,8 +55,9 @@ local function stop(id, now, retention_seconds)
   redis.call('ZADD', STOPPED, math.floor(now / 1000), id)
 end
 
--- Requeues (or, for `stopping`, stops) up to `batch` items whose lease lapsed before now.
--- Returns how many it handled and whether more lapsed ones wait.
+-- Requeues (or, for `stopping`, stops) the items whose lease lapsed before now, looking at up
+-- to `batch` items whose recorded deadline passed; live ones among them are re-scored.
+-- Returns how many it requeued or stopped and whether more due entries wait.
 local function reap_lapsed(now, batch, retention_seconds)
   local ms = math.floor(now / 1000)
   local due = redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', ms, 'LIMIT', 0, batch)
@@ -56,7 +65,8 @@ local function reap_lapsed(now, batch, retention_seconds)
   for _, id in ipairs(due) do
     local pttl = redis.call('PTTL', lease_key(id))
     if pttl > 0 then
-      -- Revived by a heartbeat after its deadline was read: trust the key.
+      -- Still live: a heartbeat renewed the lease key without moving the recorded deadline
+      -- (DEADLINES is a lower bound, see work_heartbeat). The key is the truth: re-score.
       redis.call('ZADD', DEADLINES, ms + pttl, id)
     else
       local state = redis.call('HGET', item_key(id), 'state')
