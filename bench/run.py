@@ -266,35 +266,53 @@ def heartbeat_run(lessor, env, items_file, connections=64, port=None, pids=None)
     return result
 
 
-def profile(lessor, env, items):
-    """`perf record -g` of the lessor process during a heartbeat run; the hottest symbols by
-    self time and the heaviest of Lessor's and Hummingbird's own by inclusive time."""
+COMPONENTS = [  # (component, test on (dso, mangled symbol, kernel?)), first match wins
+    ("kernel (syscalls, scheduler, TCP)", lambda dso, sym, k: k),
+    ("Lessor's own code + hiredis", lambda dso, sym, k: "hiredis" in dso or re.match(r"\$s\d+Lessor", sym)),
+    ("Hummingbird + HTTPTypes", lambda dso, sym, k: re.match(r"\$s\d+(Hummingbird|HTTPTypes)", sym)),
+    ("SwiftNIO (incl. its C HTTP parser)", lambda dso, sym, k: re.match(r"\$s\d+(NIO|_NIO|DequeModule|Atomics)", sym) or "nio_" in sym),
+    ("Swift runtime + stdlib (retain/release, generics, strings)", lambda dso, sym, k: "libswiftCore" in dso or sym.startswith("$ss")),
+    ("Swift concurrency + Dispatch", lambda dso, sym, k: "Concurrency" in dso or "dispatch" in dso),
+    ("libc (malloc/free, memcpy, locks)", lambda dso, sym, k: "libc.so" in dso or "ld-linux" in dso or "vdso" in dso),
+    ("Foundation", lambda dso, sym, k: "Foundation" in dso),
+    ("other (metrics, logging, ...)", lambda dso, sym, k: True),
+]
+
+
+def profile(pid, workload):
+    """`perf record -g` of process `pid` while `workload()` runs (it returns a wrk result):
+    the hottest symbols by self time, the heaviest of Lessor's and Hummingbird's own frames
+    by inclusive time, and CPU µs per request by component (self time split by library or
+    Swift module, times the run's CPU µs per request)."""
     if shutil.which("perf") is None:
         return None
-    data = os.path.join(WORK, "perf.data")
-    pid = lessor.replicas[0][0].pid
+    data = os.path.join(WORK, f"perf-{pid}.data")
     perf = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", data],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
-    heartbeat_run(lessor, env, items)
+    result = workload()
     perf.send_signal(signal.SIGINT)
     perf.wait()
 
-    def report(*options):
-        out = subprocess.run(["perf", "report", "-i", data, "--sort", "sym", "-g", "none", "--percent-limit", "0.5", *options],
+    def report(*options, sort="sym"):
+        out = subprocess.run(["perf", "report", "-i", data, "--sort", sort, "-g", "none", *options],
                              capture_output=True, text=True).stdout
         rows = []
         for line in out.splitlines():
-            match = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?\[(.)\]\s+(.*)", line)
+            match = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?" + (r"(\S+)\s+" if sort == "dso,sym" else r"()") + r"\[(.)\]\s+(.*)", line)
             if match:
-                symbol = subprocess.run(["swift", "demangle", "--simplified", "--compact", match.group(4).strip()], capture_output=True, text=True).stdout.strip()
-                rows.append((float(match.group(1)), ("kernel: " if match.group(3) == "k" else "") + symbol, match.group(4)))
+                rows.append((float(match.group(1)), match.group(3), match.group(4) == "k", match.group(5).strip()))
         return rows
-    self_time = [row[:2] for row in report("--no-children")[:20]]
+    self_rows = report("--no-children", "--percent-limit", "0.5")
+    self_time = [(pct, ("kernel: " if kernel else "") + readable(sym)) for pct, _, kernel, sym in self_rows[:20]]
     # Filtered on the mangled name, which still carries the module.
     ours = r"Lessor(HTTP|Redis|Core)|Hummingbird|JSONEncoder"
-    inclusive = [row[:2] for row in report("--children") if re.search(ours, row[2])][:25]
-    return {"self": self_time, "inclusive": inclusive}
+    inclusive = [(pct, readable(sym)) for pct, _, _, sym in report("--children", "--percent-limit", "0.5") if re.search(ours, sym)][:25]
+    components = {name: 0.0 for name, _ in COMPONENTS}
+    for pct, dso, kernel, sym in report("--no-children", "--percent-limit", "0", sort="dso,sym"):
+        name = next(name for name, test in COMPONENTS if test(dso, sym, kernel))
+        components[name] += pct / 100 * result["cpu_us"]
+    return {"self": self_time, "inclusive": inclusive, "components": components, "cpu_us": result["cpu_us"]}
 
 
 def main():
@@ -306,6 +324,7 @@ def main():
     hello = start("hello", [os.path.join(BIN, "HelloWorldBench"), str(port)], port=port)
     results["hello"] = wrk(f"http://127.0.0.1:{port}/hello", "post.lua", pids=[hello.pid])
     print("hello world", results["hello"], flush=True)
+    results["hello_profile"] = profile(hello.pid, lambda: wrk(f"http://127.0.0.1:{port}/hello", "post.lua", pids=[hello.pid]))
     os.killpg(hello.pid, signal.SIGTERM)
 
     port = free_port()
@@ -331,7 +350,7 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
         print(f"lessor c{connections}", results[f"h1_c{connections}"], flush=True)
 
     # Where a heartbeat's CPU goes: perf samples of the lessor process during one more run.
-    results["profile"] = profile(lessor, env, items)
+    results["profile"] = profile(lessor.replicas[0][0].pid, lambda: heartbeat_run(lessor, env, items))
 
     # L1: latency at about half the maximum rate, with fewer connections.
     half = results["h1"]["rate"] / 2
@@ -502,12 +521,20 @@ def write_report(r):
         lines.append(f"| {name} | {connections} | {run['rate']:,.0f} | {run['errors']} | {run['p50']:.2f} | {run['p99']:.2f} | "
                      f"{run['max']:.2f} | {run['cpu_us']:.1f} | {redis} |")
     if r.get("profile"):
-        lines += ["", "## Where a heartbeat's CPU goes (`perf record -g` of `lessor serve` during a 64-connection run)", "",
-                  "Hottest symbols by self time:", "", "| self % | symbol |", "|---|---|"]
-        lines += [f"| {p:.1f} | `{readable(name)}` |" for p, name in r["profile"]["self"]]
+        lines += ["", "## Where a heartbeat's CPU goes (`perf record -g` of `lessor serve` during a 64-connection run)", ""]
+        if r["profile"].get("components") and r.get("hello_profile"):
+            ours, hello_parts = r["profile"]["components"], r["hello_profile"]["components"]
+            lines += ["CPU µs per request by component (perf self time by library or Swift module, in the profiled runs: "
+                      f"{r['profile']['cpu_us']:.1f} and {r['hello_profile']['cpu_us']:.1f} µs per request):", "",
+                      "| component | Lessor heartbeat | hello world | difference |", "|---|---|---|---|"]
+            for name in ours:
+                lines.append(f"| {name} | {ours[name]:.1f} | {hello_parts.get(name, 0):.1f} | {ours[name] - hello_parts.get(name, 0):+.1f} |")
+            lines += [""]
+        lines += ["Hottest symbols by self time:", "", "| self % | symbol |", "|---|---|"]
+        lines += [f"| {p:.1f} | `{name}` |" for p, name in r["profile"]["self"]]
         lines += ["", "Lessor's, Hummingbird's, the JSON encoder's and the Redis wrapper's heaviest frames, inclusive:", "",
                   "| incl. % | frame |", "|---|---|"]
-        lines += [f"| {p:.1f} | `{readable(name)}` |" for p, name in r["profile"]["inclusive"]]
+        lines += [f"| {p:.1f} | `{name}` |" for p, name in r["profile"]["inclusive"]]
     def template(command):
         command = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", command)
         command = re.sub(r"/tmp/lessor-bench-[^/]+/", "WORK/", command).replace(ROOT + "/", "")

@@ -84,8 +84,8 @@ public struct WorkerController: Sendable {
 
     /// The activity token: `Authorization: Bearer` or `x-den-worker-heartbeat-token`.
     static func token(_ request: Request) -> String? {
-        if let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " {
-            return String(header.dropFirst(7))
+        if let header = request.headers[.authorization], let secret = TokenAuthenticator.bearerSecret(header) {
+            return secret
         }
         return request.headers[HTTPField.Name("x-den-worker-heartbeat-token")!]
     }
