@@ -8,7 +8,7 @@ writes bench/results/<date>.md and bench/results/<date>.png. Absolute rates drif
 machines, so every figure that matters is a ratio to a floor measured in the same run.
 Environment: DURATION (seconds per wrk run, default 10), BIN (release bin directory).
 """
-import datetime, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import datetime, glob, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 from http.client import HTTPConnection
 
@@ -174,10 +174,12 @@ def wrk(url, script, args=(), connections=64, duration=None, pids=()):
     total = int(re.search(r"(\d+) requests in", output).group(1))
     errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
     socket_errors = re.search(r"Socket errors: (.*)", output)
+    statuses = re.search(r"^statuses: (.*)$", output, re.M)
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.M))
     maximum = re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", output).group(1)
     return {
         "rate": rate, "requests": total, "errors": errors, "socket_errors": socket_errors.group(1) if socket_errors else "",
+        "statuses": statuses.group(1) if statuses else "",
         "p50": latency_ms(percentiles["50"]), "p99": latency_ms(percentiles["99"]), "max": latency_ms(maximum),
         "cpu_us": cpu / max(total - errors, 1) * 1e6, "command": " ".join(command[:-2] if args else command),
     }
@@ -263,6 +265,11 @@ def heartbeat_run(lessor, env, items_file, connections=64, port=None, pids=None)
     result["redis_inner_commands"] = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after if c != "evalsha") / max(good, 1)
     result["redis_script_us"] = (after["evalsha"][1] - before.get("evalsha", (0, 0))[1]) / max(good, 1)
     result["redis_cpu_us"] = redis_cpu / max(good, 1) * 1e6
+    if result["errors"]:
+        # A failed run must say why: the answers' statuses and what the replicas logged.
+        print("FAILED REQUESTS:", result["statuses"], flush=True)
+        for path in sorted(glob.glob(os.path.join(WORK, "lessor-*.log"))):
+            print(f"--- {path} (last 20 lines)", *open(path, errors="replace").readlines()[-20:], sep="", flush=True)
     return result
 
 
@@ -313,6 +320,57 @@ def profile(pid, workload):
         name = next(name for name, test in COMPONENTS if test(dso, sym, kernel))
         components[name] += pct / 100 * result["cpu_us"]
     return {"self": self_time, "inclusive": inclusive, "components": components, "cpu_us": result["cpu_us"]}
+
+
+def script_instructions(calls=20000):
+    """Redis instructions per EVALSHA, counted by callgrind (`valgrind --tool=callgrind`
+    counts instructions, not seconds: the same on a busy or an idle machine). A redis-server
+    under callgrind gets a real environment with 1,000 items enqueued and acknowledged by the
+    scripts; redis-benchmark then sends `calls` EVALSHAs (-c 16 -P 16) of each script while
+    instrumentation is on. Returns {script: instructions per call} for lua/work_heartbeat.lua
+    (unconditional, one item, like the redis-benchmark figure), bench/heartbeat-like.lua (the
+    issue's heartbeat-like reference: TIME, HGET, HSET, SET PX) and `return 1` (the floor of
+    one EVALSHA round trip)."""
+    if shutil.which("valgrind") is None:
+        return None
+    port = free_port()
+    out = os.path.join(WORK, "callgrind.out")
+    server = start("redis-callgrind", ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p",
+                                       "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                       "--dir", WORK], port=port, )
+    redis = Redis(port)
+    env = f"env_{os.urandom(16).hex()}"
+    key = f"lessor:{{{env}}}:env"
+    redis.call("EVAL", open(os.path.join(ROOT, "lua", "environment_create.lua")).read(), 1, key, "bench", "", "self_hosted")
+    for name in ["work_enqueue", "work_ack", "work_heartbeat"]:
+        redis.call("SCRIPT", "LOAD", open(os.path.join(ROOT, "lua", name + ".lua")).read())
+    ids = sorted(f"work_{os.urandom(16).hex()}" for _ in range(1000))
+    redis.pipeline([("EVALSHA", script_sha("work_enqueue"), 1, key, i, "session", "sess_" + i[5:], "{}") for i in ids])
+    redis.pipeline([("EVALSHA", script_sha("work_ack"), 1, key, i, "bench", 600) for i in ids])
+    like = redis.call("SCRIPT", "LOAD", open(os.path.join(ROOT, "bench", "heartbeat-like.lua")).read())
+    null = redis.call("SCRIPT", "LOAD", "return 1")
+    cases = {
+        "lua/work_heartbeat.lua": ["EVALSHA", script_sha("work_heartbeat"), "1", key, ids[0], "bench", "", "60"],
+        "bench/heartbeat-like.lua": ["EVALSHA", like, "2", f"lessor:{{{env}}}:work:{ids[1]}", f"lessor:{{{env}}}:lease:{ids[1]}", "bench", "60000"],
+        "return 1": ["EVALSHA", null, "0"],
+    }
+    results = {}
+    for name, command in cases.items():
+        bench = ["redis-benchmark", "-p", str(port), "-c", "16", "-P", "16", "-q"]
+        subprocess.run(bench + ["-n", "2000"] + command, capture_output=True, check=True)  # warm up
+        for f in glob.glob(out + ".*"):
+            os.remove(f)
+        subprocess.run(["callgrind_control", "-z", str(server.pid)], capture_output=True)
+        subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], capture_output=True)
+        subprocess.run(bench + ["-n", str(calls)] + command, capture_output=True, check=True)
+        subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], capture_output=True)
+        subprocess.run(["callgrind_control", "-d", str(server.pid)], capture_output=True)
+        dump = max(glob.glob(out + ".*"), key=os.path.getsize)
+        totals = subprocess.run(["callgrind_annotate", dump], capture_output=True, text=True).stdout
+        total = next(line.split()[0] for line in totals.splitlines() if "PROGRAM TOTALS" in line)
+        results[name] = int(total.replace(",", "")) / calls
+    print("callgrind", results, flush=True)
+    return results
 
 
 def main():
@@ -371,6 +429,7 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
                                  "EVALSHA", sha, "1", key, work, "bench", "", "60"], capture_output=True, text=True, check=True).stdout
         results[f"redis_benchmark_p{pipeline}"] = float(re.findall(r"([\d.]+) requests per second", output)[-1])
     print("redis-benchmark", results["redis_benchmark_p1"], results["redis_benchmark_p16"], flush=True)
+    results["script_instructions"] = script_instructions()
 
     # M1 and the 100,000-item run.
     memory_before = int(lessor.redis.info("memory")["used_memory"])
@@ -504,6 +563,9 @@ def write_report(r):
         f"| **R1** Redis round trips (EVALSHA) per heartbeat, reaper sweeps included | **{h1['redis_calls']:.3f}** | 1 | {ok(h1['redis_calls'] < 1.05)} |",
         f"| **R1** Redis CPU µs per heartbeat (`INFO cpu`) / script µs (`commandstats`) | **{h1['redis_cpu_us']:.1f}** / {h1['redis_script_us']:.1f} | ≤ 10 | {ok(h1['redis_cpu_us'] <= 10)} |",
         f"| `redis-benchmark` of `lua/work_heartbeat.lua`, -c 64, -P 1 / -P 16 | {r['redis_benchmark_p1']:,.0f}/s / {r['redis_benchmark_p16']:,.0f}/s | – | |",
+        *([f"| Redis instructions per call (callgrind; independent of machine load): heartbeat script / heartbeat-like reference / `return 1` | "
+            f"{r['script_instructions']['lua/work_heartbeat.lua']:,.0f} / {r['script_instructions']['bench/heartbeat-like.lua']:,.0f} / {r['script_instructions']['return 1']:,.0f} | – | |"]
+          if r.get("script_instructions") else []),
         f"| **E1** heartbeats/s ÷ etcd lease keep-alives/s | {h1['rate']:,.0f} ÷ {etcd['rate']:,.0f} = **{figures['E1']:.2f}** | ≥ 2 | {ok(figures['E1'] >= 2)} |",
         f"| **M1** Redis bytes per leased, heartbeated item (100,000 items) | **{r['m1']:.0f}** | ≤ 400 | {ok(r['m1'] <= 400)} |",
         f"| **L1** p50 / p99 / max at {r['l1']['rate']:,.0f}/s ({r['l1']['connections']} conns, ≈ half the maximum) | {r['l1']['p50']:.2f} / **{r['l1']['p99']:.2f}** / {r['l1']['max']:.2f} ms | p99 ≤ 5 ms | {ok(r['l1']['p99'] <= 5)} |",
@@ -518,7 +580,8 @@ def write_report(r):
     rows += [("Lessor, 1,000 items", run["connections"], run) for run in r["latency_runs"]]
     for name, connections, run in rows:
         redis = f"{run['redis_calls']:.3f} | {run['redis_cpu_us']:.1f}" if "redis_calls" in run else "– | –"
-        lines.append(f"| {name} | {connections} | {run['rate']:,.0f} | {run['errors']} | {run['p50']:.2f} | {run['p99']:.2f} | "
+        failed = f"{run['errors']} ({run['statuses']})" if run["errors"] and run.get("statuses") else f"{run['errors']}"
+        lines.append(f"| {name} | {connections} | {run['rate']:,.0f} | {failed} | {run['p50']:.2f} | {run['p99']:.2f} | "
                      f"{run['max']:.2f} | {run['cpu_us']:.1f} | {redis} |")
     if r.get("profile"):
         lines += ["", "## Where a heartbeat's CPU goes (`perf record -g` of `lessor serve` during a 64-connection run)", ""]

@@ -10,11 +10,12 @@
 -- item it answers through the `x-request-id` echo (the item's index), and an item is not
 -- asked again before its previous answer is back, so no request fails its precondition:
 -- a non-2xx count above 0 is a bug.
-local counter = 0
+local counter, threads = 0, {}
 
 function setup(thread)
   thread:set("thread_index", counter)
   counter = counter + 1
+  threads[#threads + 1] = thread
 end
 
 function init(args)
@@ -22,7 +23,7 @@ function init(args)
   local all, known = {}, {}
   for line in io.lines(file) do all[#all + 1] = line end
   if expected then for line in io.lines(expected) do known[#known + 1] = line end end
-  items, last, inflight = {}, {}, {}
+  items, last, inflight, statuses = {}, {}, {}, {}
   for index = 1 + thread_index, #all, threads do
     items[#items + 1] = all[index]
     last[#items] = known[index]
@@ -46,9 +47,22 @@ function request()
 end
 
 function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
   local index = tonumber(headers["x-request-id"])
   if index then
     inflight[index] = nil
     if status == 200 then last[index] = string.match(body, '"last_heartbeat":"([^"]+)"') end
   end
+end
+
+-- One line the runner reads: how many answers of each status, so a failed run says how.
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do total[status] = (total[status] or 0) + count end
+  end
+  local parts = {}
+  for status, count in pairs(total) do parts[#parts + 1] = status .. "=" .. count end
+  table.sort(parts)
+  io.write("statuses: " .. table.concat(parts, " ") .. "\n")
 end
