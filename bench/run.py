@@ -249,6 +249,9 @@ def heartbeat_run(lessor, env, items_file, connections=64, port=None, pids=None)
     port = port or lessor.port
     pids = pids if pids is not None else [p.pid for p, _ in lessor.replicas]
     ids = open(items_file).read().split()
+    # wrk exits with requests in flight; the servers still answer them. Read the expectations
+    # only after those land, or their items start from a stale value and answer 412.
+    time.sleep(1)
     lasts = lessor.redis.pipeline([("HGET", f"lessor:{{{env}}}:work:{i}", "latest_heartbeat_at") for i in ids])
     expected_file = items_file + ".expected"
     open(expected_file, "w").write("\n".join(last or "NO_HEARTBEAT" for last in lasts) + "\n")
