@@ -38,21 +38,22 @@ public func buildApplication(
     )
 }
 
-/// The router of every route, shared by the server and the router tests.
+/// The responder of every route (the router, with a fast path for the heartbeat), shared by
+/// the server and the router tests.
 /// - Parameters:
 ///   - configuration: The node's settings (namespace, admin token, default TTL).
 ///   - redis: The Redis client the routes use.
 ///   - wakeups: What wakes long polls (fed by a ``RedisSubscriber``).
 ///   - metrics: The registry served at `/metrics`.
 ///   - drain: The draining flag `/readyz` reads.
-/// - Returns: The router.
+/// - Returns: The router with the heartbeat's fast path (see ``LessorRouter``).
 public func buildRouter(
     configuration: LessorConfiguration,
     redis: RedisClient,
     wakeups: PollWakeups = PollWakeups(),
     metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     drain: DrainState = DrainState()
-) -> Router<LessorRequestContext> {
+) -> LessorRouter {
     let keys = KeySpace(namespace: configuration.namespace)
     let ids = IdentifierGenerator()
     let work = WorkLeaseScripts(redis: redis, keys: keys)
@@ -65,15 +66,14 @@ public func buildRouter(
     router.addRoutes(OpenAPIController().endpoints)
     router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values), drain: drain).endpoints)
     router.addRoutes(AdminController(work: work, tokens: tokens, authenticator: authenticator, ids: ids).endpoints)
-    router.addRoutes(
-        WorkController(
-            work: work, authenticator: authenticator, ids: ids, wakeups: wakeups,
-            defaultTTLSeconds: Int(configuration.defaultLeaseTTL.components.seconds)
-        ).endpoints)
+    let workController = WorkController(
+        work: work, authenticator: authenticator, ids: ids, wakeups: wakeups,
+        defaultTTLSeconds: Int(configuration.defaultLeaseTTL.components.seconds))
+    router.addRoutes(workController.endpoints)
     router.addRoutes(
         WorkerController(
             workers: Workers(redis: redis, keys: keys, ids: ids, presenceTTL: configuration.workerPresenceTTL),
             authenticator: authenticator
         ).endpoints)
-    return router
+    return LessorRouter(router: router, heartbeat: workController.heartbeat)
 }
