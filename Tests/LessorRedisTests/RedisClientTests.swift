@@ -334,7 +334,9 @@ func capture<T: Sendable>(_ body: () async throws(RedisError) -> T) async -> Res
 struct ReplicationWaitTests {
     @Test func aScriptCallIsAcknowledgedOnlyOnceAReplicaHasIt() async throws {
         try await withRedisServer { primary in
-            let redis = try makeClient(primary, commandTimeout: .seconds(1)) { configuration in
+            // The command timeout only has to outlast WAIT's 200 ms; at 1 s it expired under
+            // the full suite's load on two cores and a call went unsent (n was not 2).
+            let redis = try makeClient(primary, commandTimeout: .seconds(5)) { configuration in
                 configuration.waitReplicas = 1
                 configuration.replicationTimeout = .milliseconds(200)
             }
