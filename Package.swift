@@ -106,7 +106,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HelloWorldBench",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), "LessorRedis"],
             path: "bench/HelloWorldBench",
             swiftSettings: swiftSettings
         ),
