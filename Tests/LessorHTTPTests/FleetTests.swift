@@ -36,6 +36,11 @@ struct FleetTests {
         }
     }
 
+    /// How many chains all workers finished so far, shared by their tasks.
+    final class CompletedChains: Sendable {
+        let count = Atomic<Int>(0)
+    }
+
     /// What one worker saw of one item.
     struct Chain: Sendable {
         var work: String
@@ -87,14 +92,22 @@ struct FleetTests {
             let started = clock.now
             let killedAt = Mutex<ContinuousClock.Instant?>(nil)
             let restartedAt = Mutex<ContinuousClock.Instant?>(nil)
-            // Bounded: 6 workers, each for 3.5 s and at most 200 chains of 6 heartbeats; the
-            // replica dies at 1 s and comes back at 2 s, in the middle of the traffic.
+            // Bounded: 6 workers, each at most 200 chains of 6 heartbeats, for 3.5 s and then
+            // until 24 chains are done in all (never past 30 s): a slow machine runs longer
+            // instead of failing on a count. The replica dies at 1 s and comes back at 2 s, in
+            // the middle of the traffic.
+            let completed = CompletedChains()
             async let chains: [Chain] = withTaskGroup(of: [Chain].self) { group in
                 for worker in 0..<6 {
                     group.addTask {
                         var done: [Chain] = []
-                        for _ in 0..<200 where clock.now - started < .milliseconds(3500) {
-                            if let chain = await Self.run(worker: "worker-\(worker)", base: base, port: balancer, clock: clock) { done.append(chain) }
+                        for _ in 0..<200 {
+                            let elapsed = clock.now - started
+                            guard elapsed < .milliseconds(3500) || (completed.count.load(ordering: .relaxed) < 24 && elapsed < .seconds(30)) else { break }
+                            if let chain = await Self.run(worker: "worker-\(worker)", base: base, port: balancer, clock: clock) {
+                                done.append(chain)
+                                completed.count.add(1, ordering: .relaxed)
+                            }
                         }
                         return done
                     }
