@@ -429,8 +429,20 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
         run["connections"] = connections
         candidates.append(run)
         print(f"lessor c{connections}", run, flush=True)
-    results["l1"] = min(candidates, key=lambda r: abs(r["rate"] - half))
     results["latency_runs"] = candidates
+    # A p99 over 10 s at a few thousand requests/s is the slowest few hundred answers: one
+    # stall of the shared host shows in it (p99 of 1.5 and 8.5 ms measured minutes apart on
+    # the same binary). So the chosen connection count is run twice more and the run with the
+    # median p99 is reported; all three are kept in the JSON.
+    chosen = min(candidates, key=lambda r: abs(r["rate"] - half))
+    repeats = [chosen]
+    for _ in range(2):
+        run = heartbeat_run(lessor, env, items, chosen["connections"])
+        run["connections"] = chosen["connections"]
+        repeats.append(run)
+        print(f"lessor c{chosen['connections']} again", run, flush=True)
+    results["l1_repeats"] = repeats
+    results["l1"] = sorted(repeats, key=lambda r: r["p99"])[1]
 
     # redis-benchmark of the very same heartbeat script (unconditional, one item).
     sha = script_sha("work_heartbeat")
@@ -583,7 +595,9 @@ def write_report(r):
           if r.get("script_instructions") else []),
         f"| **E1** heartbeats/s ÷ etcd lease keep-alives/s | {h1['rate']:,.0f} ÷ {etcd['rate']:,.0f} = **{figures['E1']:.2f}** | ≥ 2 | {ok(figures['E1'] >= 2)} |",
         f"| **M1** Redis bytes per leased, heartbeated item (100,000 items) | **{r['m1']:.0f}** | ≤ 400 | {ok(r['m1'] <= 400)} |",
-        f"| **L1** p50 / p99 / max at {r['l1']['rate']:,.0f}/s ({r['l1']['connections']} conns, ≈ half the maximum) | {r['l1']['p50']:.2f} / **{r['l1']['p99']:.2f}** / {r['l1']['max']:.2f} ms | p99 ≤ 5 ms | {ok(r['l1']['p99'] <= 5)} |",
+        f"| **L1** p50 / p99 / max at {r['l1']['rate']:,.0f}/s ({r['l1']['connections']} conns, ≈ half the maximum; the median p99 of "
+        + (f"{len(r['l1_repeats'])} runs: " + " / ".join(f"{x['p99']:.2f}" for x in r['l1_repeats']) if r.get("l1_repeats") else "one run")
+        + f") | {r['l1']['p50']:.2f} / **{r['l1']['p99']:.2f}** / {r['l1']['max']:.2f} ms | p99 ≤ 5 ms | {ok(r['l1']['p99'] <= 5)} |",
         f"| Reaper: 10,000 lapsed leases requeued / longest single script meanwhile | {r['reaper_seconds']:.2f} s / {r['reaper_longest_us']:,} µs ({r['reaper_calls']} reap calls) | no stall | |",
         "", "## Every run", "",
         "| run | conns | req/s | non-2xx | p50 ms | p99 ms | max ms | CPU µs/req | Redis calls/req | Redis CPU µs/req |",
