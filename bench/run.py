@@ -8,7 +8,7 @@ writes bench/results/<date>.md and bench/results/<date>.png. Absolute rates drif
 machines, so every figure that matters is a ratio to a floor measured in the same run.
 Environment: DURATION (seconds per wrk run, default 10), BIN (release bin directory).
 """
-import datetime, glob, hashlib, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import datetime, glob, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 from http.client import HTTPConnection
 
@@ -62,7 +62,7 @@ def stop_all():
 
 
 class Redis:
-    """A minimal RESP client: enough for INFO, SLOWLOG, EVALSHA and pipelined setup."""
+    """A minimal RESP client: enough for INFO, SLOWLOG, FCALL and pipelined setup."""
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port))
@@ -185,8 +185,29 @@ def wrk(url, script, args=(), connections=64, duration=None, pids=()):
     }
 
 
-def script_sha(name):
-    return hashlib.sha1(open(os.path.join(ROOT, "lua", name + ".lua"), "rb").read()).hexdigest()
+LIBRARY = open(os.path.join(ROOT, "lua", "lessor.lua")).read()
+
+
+def environment_keys(env):
+    """The eight keys every whole-environment function of lua/lessor.lua declares first, and
+    the three ARGV they start with (KeySpace.environmentKeys / environmentArguments)."""
+    prefix = f"lessor:{{{env}}}:"
+    keys = [prefix + name for name in ["env", "queue", "delivered", "available", "deadlines", "items", "pollers", "stopped"]]
+    return keys, [prefix + "work:", prefix + "lease:", prefix + "wakeup"]
+
+
+def item_call(function, env, work, *args):
+    """FCALL of a whole-environment work function that names one item."""
+    keys, prefixes = environment_keys(env)
+    prefix = f"lessor:{{{env}}}:"
+    return ("FCALL", f"lessor_v1_{function}", len(keys) + 2, *keys, prefix + "work:" + work, prefix + "lease:" + work, *prefixes, work, *args)
+
+
+def heartbeat_call(env, work, ttl):
+    """FCALL of lessor_v1_work_heartbeat: unconditional, Worker-ID "bench"."""
+    prefix = f"lessor:{{{env}}}:"
+    return ["FCALL", "lessor_v1_work_heartbeat", "4", prefix + "env", prefix + "work:" + work, prefix + "lease:" + work,
+            prefix + "deadlines", work, "bench", "", str(ttl)]
 
 
 class Lessor:
@@ -199,8 +220,7 @@ class Lessor:
         self.redis = Redis(self.redis_port)
         self.replicas = []
         self.add_replica()
-        for name in ["work_enqueue", "work_ack", "work_heartbeat"]:
-            self.redis.call("SCRIPT", "LOAD", open(os.path.join(ROOT, "lua", name + ".lua")).read())
+        self.redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY)
 
     def add_replica(self):
         port = free_port()
@@ -229,14 +249,12 @@ class Lessor:
 
     def leased_items(self, env, count, ttl=600):
         """`count` items enqueued and acknowledged by Worker-ID "bench", through the very
-        scripts the API runs, pipelined (the API would take minutes to create 100,000)."""
-        key = f"lessor:{{{env}}}:env"
+        functions the API runs, pipelined (the API would take minutes to create 100,000)."""
         ids = [f"work_{os.urandom(16).hex()}" for _ in range(count)]
         ids.sort()
-        enqueue, ack = script_sha("work_enqueue"), script_sha("work_ack")
-        replies = self.redis.pipeline([("EVALSHA", enqueue, 1, key, i, "session", "sess_" + i[5:], "{}") for i in ids])
+        replies = self.redis.pipeline([item_call("work_enqueue", env, i, "session", "sess_" + i[5:], "{}") for i in ids])
         assert all(r[0] == "ok" for r in replies), replies[:3]
-        replies = self.redis.pipeline([("EVALSHA", ack, 1, key, i, "bench", ttl) for i in ids])
+        replies = self.redis.pipeline([item_call("work_ack", env, i, "bench", ttl) for i in ids])
         assert all(r[0] == "ok" for r in replies), replies[:3]
         path = os.path.join(WORK, f"items-{env}.txt")
         open(path, "w").write("\n".join(ids) + "\n")
@@ -261,12 +279,12 @@ def heartbeat_run(lessor, env, items_file, connections=64, port=None, pids=None)
     redis_cpu = lessor.redis.cpu_seconds() - redis_cpu
     after = lessor.redis.commandstats()
     good = result["requests"] - result["errors"]
-    # Round trips Lessor sent: every one is an EVALSHA (the reaper's sweeps included, which is
-    # why the figure sits a little above 1). commandstats also counts each command a script
+    # Round trips Lessor sent: every one is an FCALL (the reaper's sweeps included, which is
+    # why the figure sits a little above 1). commandstats also counts each command a function
     # runs inside, so the other rows are not round trips.
-    result["redis_calls"] = (after["evalsha"][0] - before.get("evalsha", (0, 0))[0]) / max(good, 1)
-    result["redis_inner_commands"] = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after if c != "evalsha") / max(good, 1)
-    result["redis_script_us"] = (after["evalsha"][1] - before.get("evalsha", (0, 0))[1]) / max(good, 1)
+    result["redis_calls"] = (after["fcall"][0] - before.get("fcall", (0, 0))[0]) / max(good, 1)
+    result["redis_inner_commands"] = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after if c != "fcall") / max(good, 1)
+    result["redis_script_us"] = (after["fcall"][1] - before.get("fcall", (0, 0))[1]) / max(good, 1)
     result["redis_cpu_us"] = redis_cpu / max(good, 1) * 1e6
     if result["errors"]:
         # A failed run must say why: the answers' statuses and what the replicas logged.
@@ -326,11 +344,11 @@ def profile(pid, workload):
 
 
 def script_instructions(calls=20000):
-    """Redis instructions per EVALSHA, counted by callgrind (`valgrind --tool=callgrind`
+    """Redis instructions per call, counted by callgrind (`valgrind --tool=callgrind`
     counts instructions, not seconds: the same on a busy or an idle machine). A redis-server
     under callgrind gets a real environment with 1,000 items enqueued and acknowledged by the
-    scripts; redis-benchmark then sends `calls` EVALSHAs (-c 16 -P 16) of each script while
-    instrumentation is on. Returns {script: instructions per call} for lua/work_heartbeat.lua
+    library; redis-benchmark then sends `calls` calls (-c 16 -P 16) of each case while
+    instrumentation is on. Returns {case: instructions per call} for the heartbeat function
     (unconditional, one item, like the redis-benchmark figure), bench/heartbeat-like.lua (the
     issue's heartbeat-like reference: TIME, HGET, HSET, SET PX) and `return 1` (the floor of
     one EVALSHA round trip)."""
@@ -344,16 +362,15 @@ def script_instructions(calls=20000):
     redis = Redis(port)
     env = f"env_{os.urandom(16).hex()}"
     key = f"lessor:{{{env}}}:env"
-    redis.call("EVAL", open(os.path.join(ROOT, "lua", "environment_create.lua")).read(), 1, key, "bench", "", "self_hosted")
-    for name in ["work_enqueue", "work_ack", "work_heartbeat"]:
-        redis.call("SCRIPT", "LOAD", open(os.path.join(ROOT, "lua", name + ".lua")).read())
+    redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY)
+    redis.call("FCALL", "lessor_v1_environment_create", 1, key, "bench", "", "self_hosted")
     ids = sorted(f"work_{os.urandom(16).hex()}" for _ in range(1000))
-    redis.pipeline([("EVALSHA", script_sha("work_enqueue"), 1, key, i, "session", "sess_" + i[5:], "{}") for i in ids])
-    redis.pipeline([("EVALSHA", script_sha("work_ack"), 1, key, i, "bench", 600) for i in ids])
+    redis.pipeline([item_call("work_enqueue", env, i, "session", "sess_" + i[5:], "{}") for i in ids])
+    redis.pipeline([item_call("work_ack", env, i, "bench", 600) for i in ids])
     like = redis.call("SCRIPT", "LOAD", open(os.path.join(ROOT, "bench", "heartbeat-like.lua")).read())
     null = redis.call("SCRIPT", "LOAD", "return 1")
     cases = {
-        "lua/work_heartbeat.lua": ["EVALSHA", script_sha("work_heartbeat"), "1", key, ids[0], "bench", "", "60"],
+        "lessor_v1_work_heartbeat": heartbeat_call(env, ids[0], 60),
         "bench/heartbeat-like.lua": ["EVALSHA", like, "2", f"lessor:{{{env}}}:work:{ids[1]}", f"lessor:{{{env}}}:lease:{ids[1]}", "bench", "60000"],
         "return 1": ["EVALSHA", null, "0"],
     }
@@ -444,12 +461,11 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
     results["l1_repeats"] = repeats
     results["l1"] = sorted(repeats, key=lambda r: r["p99"])[1]
 
-    # redis-benchmark of the very same heartbeat script (unconditional, one item).
-    sha = script_sha("work_heartbeat")
-    key, work = f"lessor:{{{env}}}:env", open(items).readline().strip()
+    # redis-benchmark of the very same heartbeat function (unconditional, one item).
+    work = open(items).readline().strip()
     for pipeline in (1, 16):
         output = subprocess.run(["redis-benchmark", "-p", str(lessor.redis_port), "-c", "64", "-n", "200000", "-P", str(pipeline), "-q",
-                                 "EVALSHA", sha, "1", key, work, "bench", "", "60"], capture_output=True, text=True, check=True).stdout
+                                 *heartbeat_call(env, work, 60)], capture_output=True, text=True, check=True).stdout
         results[f"redis_benchmark_p{pipeline}"] = float(re.findall(r"([\d.]+) requests per second", output)[-1])
     print("redis-benchmark", results["redis_benchmark_p1"], results["redis_benchmark_p16"], flush=True)
     results["script_instructions"] = script_instructions()
@@ -458,8 +474,7 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
     memory_before = int(lessor.redis.info("memory")["used_memory"])
     big_env = lessor.environment()
     ids, big_items = lessor.leased_items(big_env, 100_000)
-    big_key = f"lessor:{{{big_env}}}:env"
-    replies = lessor.redis.pipeline([("EVALSHA", sha, 1, big_key, i, "bench", "", 600) for i in ids])
+    replies = lessor.redis.pipeline([tuple(heartbeat_call(big_env, i, 600)) for i in ids])
     assert all(r[0] == "ok" for r in replies)
     memory_after = int(lessor.redis.info("memory")["used_memory"])
     results["m1"] = (memory_after - memory_before) / len(ids)
@@ -511,9 +526,9 @@ backend nodes
         time.sleep(0.01)
     results["reaper_seconds"] = time.time() - began
     entries = lessor.redis.call("SLOWLOG", "GET", "200000")
-    scripts = [e for e in entries if e[3][0].upper() == "EVALSHA"]
+    scripts = [e for e in entries if e[3][0].upper() == "FCALL"]
     results["reaper_longest_us"] = max(e[2] for e in scripts)
-    results["reaper_calls"] = sum(1 for e in scripts if e[3][1] == script_sha("work_reap"))
+    results["reaper_calls"] = sum(1 for e in scripts if e[3][1] == "lessor_v1_work_reap")
     lessor.redis.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
     print("reaper", results["reaper_seconds"], results["reaper_longest_us"], flush=True)
 
@@ -587,11 +602,11 @@ def write_report(r):
             f"{h1['rate']:,.0f} ÷ {r['hello_redis']['rate']:,.0f} = {h1['rate'] / r['hello_redis']['rate']:.2f}; "
             f"{h1['cpu_us']:.1f} ÷ {r['hello_redis']['cpu_us']:.1f} = {h1['cpu_us'] / r['hello_redis']['cpu_us']:.2f} | – | |"]
           if r.get("hello_redis") else []),
-        f"| **R1** Redis round trips (EVALSHA) per heartbeat, reaper sweeps included | **{h1['redis_calls']:.3f}** | 1 | {ok(h1['redis_calls'] < 1.05)} |",
+        f"| **R1** Redis round trips (FCALL) per heartbeat, reaper sweeps included | **{h1['redis_calls']:.3f}** | 1 | {ok(h1['redis_calls'] < 1.05)} |",
         f"| **R1** Redis CPU µs per heartbeat (`INFO cpu`) / script µs (`commandstats`) | **{h1['redis_cpu_us']:.1f}** / {h1['redis_script_us']:.1f} | ≤ 10 | {ok(h1['redis_cpu_us'] <= 10)} |",
-        f"| `redis-benchmark` of `lua/work_heartbeat.lua`, -c 64, -P 1 / -P 16 | {r['redis_benchmark_p1']:,.0f}/s / {r['redis_benchmark_p16']:,.0f}/s | – | |",
-        *([f"| Redis instructions per call (callgrind; independent of machine load): heartbeat script / heartbeat-like reference / `return 1` | "
-            f"{r['script_instructions']['lua/work_heartbeat.lua']:,.0f} / {r['script_instructions']['bench/heartbeat-like.lua']:,.0f} / {r['script_instructions']['return 1']:,.0f} | – | |"]
+        f"| `redis-benchmark` of `FCALL lessor_v1_work_heartbeat`, -c 64, -P 1 / -P 16 | {r['redis_benchmark_p1']:,.0f}/s / {r['redis_benchmark_p16']:,.0f}/s | – | |",
+        *([f"| Redis instructions per call (callgrind; independent of machine load): heartbeat function / heartbeat-like reference / `return 1` | "
+            f"{r['script_instructions']['lessor_v1_work_heartbeat']:,.0f} / {r['script_instructions']['bench/heartbeat-like.lua']:,.0f} / {r['script_instructions']['return 1']:,.0f} | – | |"]
           if r.get("script_instructions") else []),
         f"| **E1** heartbeats/s ÷ etcd lease keep-alives/s | {h1['rate']:,.0f} ÷ {etcd['rate']:,.0f} = **{figures['E1']:.2f}** | ≥ 2 | {ok(figures['E1'] >= 2)} |",
         f"| **M1** Redis bytes per leased, heartbeated item (100,000 items) | **{r['m1']:.0f}** | ≤ 400 | {ok(r['m1'] <= 400)} |",

@@ -2,8 +2,9 @@ import Foundation
 import PackagePlugin
 
 /// Embeds files of the repository into a target at build time, byte for byte, so the binary
-/// is self-contained while each file keeps one home in the tree: `lua/*.lua` into LessorCore
-/// (`embeddedLuaSources`) and `docs/openapi.yaml` into LessorHTTP (`embeddedDocuments`).
+/// is self-contained while each file keeps one home in the tree: `lua/lessor.lua` (the Redis
+/// Functions library) into LessorCore (`embeddedLuaSources`) and `docs/openapi.yaml` into
+/// LessorHTTP (`embeddedDocuments`).
 @main
 struct EmbedFiles: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) throws -> [Command] {
@@ -13,9 +14,7 @@ struct EmbedFiles: BuildToolPlugin {
         switch target.name {
         case "LessorCore":
             variable = "embeddedLuaSources"
-            files = try FileManager.default.contentsOfDirectory(at: root.appendingPathComponent("lua"), includingPropertiesForKeys: nil)
-                .filter { $0.pathExtension == "lua" }
-                .sorted { $0.lastPathComponent < $1.lastPathComponent }
+            files = [root.appendingPathComponent("lua/lessor.lua")]
         case "LessorHTTP":
             variable = "embeddedDocuments"
             files = [root.appendingPathComponent("docs/openapi.yaml")]

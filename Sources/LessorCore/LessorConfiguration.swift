@@ -3,9 +3,6 @@ import LessorRedis
 /// Every setting of a front node, resolved from `LESSOR_*` variables and `--flags`
 /// (a flag wins over its variable) and checked once at start-up.
 public struct LessorConfiguration: Sendable, Equatable {
-    /// The shortest and longest lease a heartbeat may ask for.
-    public static let leaseTTLRange: ClosedRange<Int> = 10...600
-
     /// Redis connection settings (`LESSOR_REDIS_URL` and the `LESSOR_REDIS_*` tuning knobs).
     public var redis: RedisConfiguration
     /// Key prefix of every Redis key (`LESSOR_NAMESPACE`).
@@ -149,7 +146,7 @@ public struct LessorConfiguration: Sendable, Equatable {
         if let port = try integer("LESSOR_PORT", in: 1...65535) { self.port = port }
         adminToken = value("LESSOR_ADMIN_TOKEN")
         if let seconds = try integer("LESSOR_DEFAULT_TTL_SECONDS", in: 1...Int(Int32.max)) {
-            defaultLeaseTTL = .seconds(Self.clampedLeaseTTL(seconds))
+            defaultLeaseTTL = LeaseTTL.clamped(seconds: seconds)
         }
         if let seconds = try integer("LESSOR_WORKER_TTL_SECONDS", in: 1...86_400) { workerPresenceTTL = .seconds(seconds) }
         if let ms = try integer("LESSOR_DRAIN_DELAY_MS", in: 0...60_000) { drainDelay = .milliseconds(ms) }
@@ -166,11 +163,6 @@ public struct LessorConfiguration: Sendable, Equatable {
             }
             logLevel = level.lowercased()
         }
-    }
-
-    /// Clamps a lease TTL in seconds to ``leaseTTLRange``.
-    public static func clampedLeaseTTL(_ seconds: Int) -> Int {
-        min(max(seconds, leaseTTLRange.lowerBound), leaseTTLRange.upperBound)
     }
 }
 

@@ -20,11 +20,10 @@ public func buildApplication(
     drain: DrainState,
     logger: Logger
 ) -> some ApplicationProtocol & Service {
-    let reaper = LeaseReaper(
-        work: WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: configuration.namespace)),
-        logger: Logger(label: "lessor.reaper"))
+    let keys = KeySpace(namespace: configuration.namespace)
+    let reaper = LeaseReaper(functions: LessorFunctions(redis: redis, keys: keys), logger: Logger(label: "lessor.reaper"))
     let wakeups = PollWakeups()
-    let subscriber = RedisSubscriber(client: redis, pattern: "\(configuration.namespace):*:wakeup") { message in
+    let subscriber = RedisSubscriber(client: redis, pattern: keys.wakeupPattern) { message in
         wakeups.notify(channel: message.channel)
     }
     // Services stop in reverse order: the server drains first (long polls included), then
@@ -54,26 +53,23 @@ public func buildRouter(
     metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     drain: DrainState = DrainState()
 ) -> LessorRouter {
-    let keys = KeySpace(namespace: configuration.namespace)
+    let functions = LessorFunctions(redis: redis, keys: KeySpace(namespace: configuration.namespace))
     let ids = IdentifierGenerator()
-    let work = WorkLeaseScripts(redis: redis, keys: keys)
-    let tokens = AccessTokens(redis: redis, keys: keys, ids: ids)
+    let tokens = AccessTokens(functions: functions, ids: ids)
     let authenticator = TokenAuthenticator(adminToken: configuration.adminToken, tokens: tokens)
     let router = Router(context: LessorRequestContext.self)
-    router.add(middleware: APIErrorMiddleware())
+    router.add(middleware: RequestIDMiddleware())
     router.add(middleware: AccessMiddleware())
     router.addRoutes(MetricsController(registry: metrics).endpoints)
     router.addRoutes(OpenAPIController().endpoints)
-    router.addRoutes(HealthController(redis: redis, scripts: Array(LuaScripts.embedded.all.values), drain: drain).endpoints)
-    router.addRoutes(AdminController(work: work, tokens: tokens, authenticator: authenticator, ids: ids).endpoints)
+    router.addRoutes(HealthController(redis: redis, library: LessorLibrary.embedded, drain: drain).endpoints)
+    router.addRoutes(AdminController(environments: Environments(functions: functions), tokens: tokens, authenticator: authenticator, ids: ids).endpoints)
     let workController = WorkController(
-        work: work, authenticator: authenticator, ids: ids, wakeups: wakeups,
-        defaultTTLSeconds: Int(configuration.defaultLeaseTTL.components.seconds))
+        functions: functions, authenticator: authenticator, ids: ids, wakeups: wakeups, defaultTTL: configuration.defaultLeaseTTL)
     router.addRoutes(workController.endpoints)
     router.addRoutes(
         WorkerController(
-            workers: Workers(redis: redis, keys: keys, ids: ids, presenceTTL: configuration.workerPresenceTTL),
-            authenticator: authenticator
+            workers: Workers(functions: functions, ids: ids), authenticator: authenticator, presenceTTL: configuration.workerPresenceTTL
         ).endpoints)
     return LessorRouter(router: router, heartbeat: workController.heartbeat)
 }

@@ -73,6 +73,28 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// by the wrapper; a caller that retries must know the command is idempotent.
     public var isOutcomeUnknown: Bool { code == .connectionLost || code == .timeout || code == .notReplicated }
 
+    /// True when the failure lies in Redis's state, not in the command: no connection, a lost
+    /// one, a timeout, a write not replicated in time, a client shut down, a refused login, or a
+    /// server that is loading, busy, out of memory, demoted by a failover or part of a cluster
+    /// being reconfigured. A later retry may succeed. False for what the command itself caused
+    /// (a script error, a wrong type, a reply of an unexpected shape): retrying cannot help.
+    public var isTransient: Bool {
+        switch code.base {
+        case .connectionUnavailable, .connectionLost, .timeout, .notReplicated, .shutdown, .authenticationFailed, .protocolError:
+            return true
+        case .serverError:
+            let word = message.prefix { $0 != " " }
+            return Self.transientServerErrors.contains(String(word))
+        case .unexpectedReply, .invalidURL, .invalidConfiguration:
+            return false
+        }
+    }
+
+    /// Error reply prefixes that describe the server's state rather than the command.
+    private static let transientServerErrors: Set<String> = [
+        "LOADING", "BUSY", "OOM", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "NOREPLICAS", "MOVED", "ASK", "NOAUTH",
+    ]
+
     /// True when Redis itself refused the command because the script cache lacks it.
     var isNoScript: Bool { code == .serverError && message.hasPrefix("NOSCRIPT") }
 

@@ -26,15 +26,16 @@ struct RedisOptions: ParsableArguments {
         }
     }
 
-    /// Runs `body` with a Redis client that is shut down afterwards; failures exit 1 with a message.
-    func withRedis(_ body: (RedisClient, LessorConfiguration) async throws -> Void) async throws {
+    /// Runs `body` with the library calls over a Redis client that is shut down afterwards;
+    /// failures exit 1 with a message.
+    func withRedis(_ body: (LessorFunctions, LessorConfiguration) async throws -> Void) async throws {
         let configuration = try configuration()
         var redisConfiguration = configuration.redis
         redisConfiguration.poolSize = 1
         let redis = try RedisClient(configuration: redisConfiguration)
         defer { redis.shutDown() }
         do {
-            try await body(redis, configuration)
+            try await body(LessorFunctions(redis: redis, keys: KeySpace(namespace: configuration.namespace)), configuration)
         } catch let error as ExitCode {
             throw error
         } catch {
@@ -43,17 +44,21 @@ struct RedisOptions: ParsableArguments {
         }
     }
 
+    /// The CLI's one line for any failure (the CLI's counterpart of an API family's error type).
     static func describe(_ error: any Error) -> String {
         switch error {
         case let error as RedisError: return error.message
-        case let error as WorkError:
+        case let error as StoreError:
             switch error {
             case .redis(let redisError): return redisError.message
             case .refused(.environmentNotFound): return "no such environment"
-            case .refused(.environmentNotSelfHosted(let kind)): return "the environment is \(kind), not self_hosted"
+            case .refused(.environmentNotSelfHosted(let kind)): return "the environment is \(kind.rawValue), not self_hosted"
             case .refused(.workNotFound): return "no such work item"
-            case .refused(.conflict(let state)): return "the work item holds no lease (\(state))"
-            case .refused(.preconditionFailed(let reason)): return "precondition failed (\(reason))"
+            case .refused(.conflict(let reason)): return "the work item holds no lease (\(reason.rawValue))"
+            case .refused(.preconditionFailed(let reason)): return "precondition failed (\(reason.rawValue))"
+            case .refused(.tokenNotFound): return "no such token"
+            case .refused(.workerNotFound): return "no such worker"
+            case .refused(.wrongWorkerToken): return "not that worker's token"
             }
         default: return "\(error)"
         }
@@ -81,10 +86,10 @@ struct EnvironmentCommands: AsyncParsableCommand {
 
         func run() async throws {
             guard let kind = EnvironmentKind(rawValue: type) else { throw ValidationError("--type must be self_hosted or cloud") }
-            try await redis.withRedis { client, configuration in
-                let work = WorkLeaseScripts(redis: client, keys: KeySpace(namespace: configuration.namespace))
-                let environment = try await work.createEnvironment(id: IdentifierGenerator().next(.environment), name: name, description: description, kind: kind)
-                printFields(["id": environment.id, "name": environment.name, "type": environment.kind.rawValue, "created_at": environment.createdAt])
+            try await redis.withRedis { functions, _ in
+                let environment = try await Environments(functions: functions).create(
+                    EnvironmentCreate(environmentID: IdentifierGenerator().next(.environment), name: name, description: description, kind: kind))
+                printFields(["id": environment.id, "name": environment.name, "type": environment.kind.rawValue, "created_at": environment.createdAt.rfc3339])
             }
         }
     }
@@ -103,15 +108,14 @@ struct TokenCommands: AsyncParsableCommand {
 
         func run() async throws {
             if let expiresIn, expiresIn < 1 { throw ValidationError("--expires-in-seconds must be positive") }
-            try await redis.withRedis { client, configuration in
-                let keys = KeySpace(namespace: configuration.namespace)
-                let work = WorkLeaseScripts(redis: client, keys: keys)
-                for id in environments where try await work.environment(id: id) == nil {
+            try await redis.withRedis { functions, _ in
+                for id in environments where try await Environments(functions: functions).get(id: id) == nil {
                     throw ValidationError("no such environment: \(id)")
                 }
-                let tokens = AccessTokens(redis: client, keys: keys, ids: IdentifierGenerator())
-                let (token, secret) = try await tokens.create(name: name, environmentIDs: environments.isEmpty ? nil : environments, lifetimeSeconds: expiresIn)
-                printFields(["id": token.id, "token": secret, "environments": token.environmentIDs?.joined(separator: ",") ?? "all", "expires_at": token.expiresAt])
+                let tokens = AccessTokens(functions: functions, ids: IdentifierGenerator())
+                let (token, secret) = try await tokens.create(
+                    name: name, environmentIDs: environments.isEmpty ? nil : environments, lifetime: expiresIn.map { .seconds($0) })
+                printFields(["id": token.id, "token": secret, "environments": token.environmentIDs?.joined(separator: ",") ?? "all", "expires_at": token.expiresAt?.rfc3339])
             }
         }
     }
@@ -122,9 +126,8 @@ struct TokenCommands: AsyncParsableCommand {
         @Argument(help: "The token id (tok_...).") var id: String
 
         func run() async throws {
-            try await redis.withRedis { client, configuration in
-                let tokens = AccessTokens(redis: client, keys: KeySpace(namespace: configuration.namespace), ids: IdentifierGenerator())
-                guard try await tokens.revoke(id: id) else { throw ValidationError("no such token: \(id)") }
+            try await redis.withRedis { functions, _ in
+                try await AccessTokens(functions: functions, ids: IdentifierGenerator()).revoke(id: id)
                 printFields(["id": id, "revoked": "true"])
             }
         }
@@ -135,11 +138,10 @@ struct TokenCommands: AsyncParsableCommand {
         @OptionGroup var redis: RedisOptions
 
         func run() async throws {
-            try await redis.withRedis { client, configuration in
-                let tokens = AccessTokens(redis: client, keys: KeySpace(namespace: configuration.namespace), ids: IdentifierGenerator())
-                for token in try await tokens.all() {
+            try await redis.withRedis { functions, _ in
+                for token in try await AccessTokens(functions: functions, ids: IdentifierGenerator()).all() {
                     print([token.id, token.revoked ? "revoked" : "active", token.environmentIDs?.joined(separator: ",") ?? "all",
-                           token.expiresAt ?? "never", token.name].joined(separator: "\t"))
+                           token.expiresAt?.rfc3339 ?? "never", token.name].joined(separator: "\t"))
                 }
             }
         }
@@ -157,9 +159,8 @@ struct WorkerCommands: AsyncParsableCommand {
         @Option(help: "Its description.") var description: String?
 
         func run() async throws {
-            try await redis.withRedis { client, configuration in
-                let workers = Workers(redis: client, keys: KeySpace(namespace: configuration.namespace), ids: IdentifierGenerator(), presenceTTL: configuration.workerPresenceTTL)
-                let (worker, token) = try await workers.create(name: name, description: description)
+            try await redis.withRedis { functions, _ in
+                let (worker, token) = try await Workers(functions: functions, ids: IdentifierGenerator()).create(name: name, description: description)
                 printFields(["id": worker.id, "name": worker.name, "activity_token": token])
             }
         }
@@ -177,9 +178,8 @@ struct WorkCommands: AsyncParsableCommand {
         @Argument(help: "The work id (work_...).") var work: String
 
         func run() async throws {
-            try await redis.withRedis { client, configuration in
-                let item = try await WorkLeaseScripts(redis: client, keys: KeySpace(namespace: configuration.namespace)).get(environmentID: environment, workID: work)
-                printItem(item)
+            try await redis.withRedis { functions, _ in
+                printItem(try await functions.call(WorkGet(environmentID: environment, workID: work)))
             }
         }
     }
@@ -197,9 +197,8 @@ struct LeaseCommands: AsyncParsableCommand {
         @Argument(help: "The work id (work_...).") var work: String
 
         func run() async throws {
-            try await redis.withRedis { client, configuration in
-                let item = try await WorkLeaseScripts(redis: client, keys: KeySpace(namespace: configuration.namespace)).expireLease(environmentID: environment, workID: work)
-                printItem(item)
+            try await redis.withRedis { functions, _ in
+                printItem(try await functions.call(WorkExpireLease(environmentID: environment, workID: work)))
             }
         }
     }
@@ -209,8 +208,8 @@ func printItem(_ item: WorkItem) {
     printFields([
         "id": item.id, "environment": item.environmentID, "state": item.state.rawValue, "holder": item.workerID,
         "fencing_token": String(item.fencingToken),
-        "lease_remaining_ms": item.leaseRemainingMilliseconds > 0 ? String(item.leaseRemainingMilliseconds) : nil,
-        "lease_expires_at": item.leaseExpiresAt, "latest_heartbeat_at": item.latestHeartbeatAt,
-        "acknowledged_at": item.acknowledgedAt, "created_at": item.createdAt,
+        "lease_remaining_ms": item.leaseRemaining.map { String(Int($0 / .milliseconds(1))) },
+        "lease_expires_at": item.leaseExpiresAt?.rfc3339, "latest_heartbeat_at": item.latestHeartbeatAt?.rfc3339,
+        "acknowledged_at": item.acknowledgedAt?.rfc3339, "created_at": item.createdAt.rfc3339,
     ])
 }

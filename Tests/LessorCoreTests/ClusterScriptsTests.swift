@@ -19,16 +19,26 @@ struct ClusterScriptsTests {
         }
     }
 
+    @Test func theSlotGuardSharesTheHashTagAndSlot() {
+        let keys = KeySpace(namespace: "lessor")
+        let guardKey = keys.slotGuard(for: "lessor:{env_0123}:env")
+        #expect(guardKey == "lessor:{env_0123}:slot-guard")
+        #expect(guardKey.map { HashSlot.of($0) } == HashSlot.of("lessor:{env_0123}:env"))
+        #expect(keys.slotGuard(for: "lessor:workers") == nil)
+        #expect(keys.slotGuard(for: "a{}b") == nil)
+    }
+
     @Test func everyKeyOneCallTouchesSharesItsSlot() {
         let ids = IdentifierGenerator()
         for namespace in ["lessor", "staging.lessor-1"] {
             let keys = KeySpace(namespace: namespace)
             let environment = ids.next(.environment)
             let work = ids.next(.work)
-            // The work scripts declare the environment's key and derive the rest from its prefix.
-            let prefix = String(keys.environment(environment).dropLast("env".count))
-            let workKeys = [keys.environment(environment), keys.item(environment, work), keys.lease(environment, work)]
-                + ["queue", "delivered", "available", "deadlines", "items", "pollers", "stopped", "wakeup", "slot-guard"].map { prefix + $0 }
+            // What the work functions declare, the prefixes they reach indexed items through,
+            // the wakeup channel and the slot guard.
+            let workKeys = WorkGet(environmentID: environment, workID: work).keys(keys) + WorkHeartbeat(
+                environmentID: environment, workID: work, workerID: nil, expected: nil, ttl: .seconds(60)).keys(keys)
+                + keys.environmentArguments(environment).map { $0 + work } + [keys.slotGuard(for: keys.environment(environment))!]
             #expect(Set(workKeys.map(HashSlot.of)).count == 1, "\(workKeys)")
             let worker = WorkerID.next(ids)
             #expect(HashSlot.of(keys.worker(worker)) == HashSlot.of(keys.presence(worker)))

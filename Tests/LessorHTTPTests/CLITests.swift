@@ -47,9 +47,9 @@ struct CLITests {
 
             let redis = try RedisClient(configuration: try LessorConfiguration(server.lessorSettings).redis)
             defer { redis.shutDown() }
-            let work = WorkLeaseScripts(redis: redis, keys: KeySpace(namespace: "lessor"))
-            let item = try await work.enqueue(environmentID: environment, workID: IdentifierGenerator().next(.work), dataType: "session", sessionID: "sess_1", metadata: [:])
-            _ = try await work.ack(environmentID: environment, workID: item.id, workerID: "w1", ttlSeconds: 60)
+            let work = LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor"))
+            let item = try await work.call(WorkEnqueue(environmentID: environment, workID: IdentifierGenerator().next(.work), sessionID: "sess_1"))
+            _ = try await work.call(WorkAck(environmentID: environment, workID: item.id, workerID: "w1", leaseTTL: .seconds(60)))
 
             (status, output) = try await lessor(["work", "inspect", environment, item.id], server)
             #expect(status == 0)
@@ -62,7 +62,7 @@ struct CLITests {
             #expect(status == 0, "\(output)")
             #expect(field("state", in: output) == "queued")
             #expect(try await server.cli("EXISTS", "lessor:{\(environment)}:lease:\(item.id)") == "0")
-            #expect(try await work.poll(environmentID: environment, workerID: "w2", reclaimMilliseconds: 5000)?.id == item.id)
+            #expect(try await work.call(WorkPoll(environmentID: environment, workerID: "w2"))?.id == item.id)
             (status, output) = try await lessor(["lease", "expire", environment, item.id], server)
             #expect(status == 1)
             #expect(output.contains("holds no lease"))

@@ -81,7 +81,7 @@ struct HealthTests {
         (String(repeating: "a", count: 128), String(repeating: "a", count: 128)),
     ] as [(String, String?)])
     func requestIDRules(header: String, kept: String?) {
-        let id = APIErrorMiddleware.requestID(from: header)
+        let id = RequestIDMiddleware.requestID(from: header)
         if let kept { #expect(id == kept) } else { #expect(id != header && id.count == 36) }
     }
 }

@@ -147,8 +147,8 @@ struct ReplicaTests {
             #expect(clock.now - started >= .milliseconds(300))
             try await Task.sleep(for: .milliseconds(200))
             monitor.terminate()
-            let pollSHA = LuaScripts.embedded.workPoll.sha1
-            let polls = try String(contentsOf: monitorLog, encoding: .utf8).components(separatedBy: "\n").filter { $0.contains(pollSHA) }.count
+            let pollFunction = LessorLibrary.functionName(WorkPoll.function)
+            let polls = try String(contentsOf: monitorLog, encoding: .utf8).components(separatedBy: "\n").filter { $0.contains(pollFunction) }.count
             #expect(polls == 2, "work_poll ran \(polls) times")
 
             started = clock.now
@@ -225,7 +225,7 @@ struct ReplicaTests {
                 state = try await call(port, .GET, "\(base)/\(work)").json["state"] as? String ?? ""
             }
             #expect(try await call(port, .POST, "\(base)/\(work)/heartbeat").status == 409)
-            try await server.cli("SCRIPT", "FLUSH")  // the next call meets NOSCRIPT: a counted Redis error
+            try await server.cli("FUNCTION", "FLUSH")  // the next call meets "Function not found": a counted Redis error
             _ = try await call(port, .GET, "\(base)/\(work)")
 
             _ = try await call(port, .GET, "\(base)/poll")  // takes the requeued item so the long poll below waits

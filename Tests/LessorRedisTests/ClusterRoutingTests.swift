@@ -37,13 +37,4 @@ struct ClusterRoutingTests {
         #expect(throws: RedisError.self) { try ClusterSlotMap(clusterSlots: .array([.array([.integer(5), .integer(1), node("h", 1)])]), queried: RedisEndpoint(host: "h", port: 1)) }
         #expect(throws: RedisError.self) { try ClusterSlotMap(clusterSlots: .integer(1), queried: RedisEndpoint(host: "h", port: 1)) }
     }
-
-    @Test func theSlotGuardSharesTheHashTagAndSlot() {
-        let key = Array("lessor:{env_0123}:env".utf8)
-        let guardKey = RedisClient.slotGuard(for: key)
-        #expect(guardKey == Array("lessor:{env_0123}:slot-guard".utf8))
-        #expect(guardKey.map { HashSlot.of($0) } == HashSlot.of(key))
-        #expect(RedisClient.slotGuard(for: Array("lessor:workers".utf8)) == nil)
-        #expect(RedisClient.slotGuard(for: Array("a{}b".utf8)) == nil)
-    }
 }

@@ -241,6 +241,53 @@ struct RedisClientTests {
         }
     }
 
+    @Test func functionLibrariesLoadWhereMissingAndRunOnce() async throws {
+        try await withRedisServer { server in
+            let redis = try makeClient(server)
+            defer { redis.shutDown() }
+            let library = try RedisFunctionLibrary(source: """
+                #!lua name=test_v1
+                redis.register_function('test_v1_add', function(keys, args)
+                  redis.call('INCRBY', keys[1], args[1])
+                  return redis.call('GET', keys[1])
+                end)
+                redis.register_function('test_v1_fail', function() return redis.error_reply('LESSOR boom') end)
+                """)
+            #expect(library.name == "test_v1")
+            // The server lacks it: "Function not found" loads it, the call runs once.
+            #expect(try await redis.call("test_v1_add", in: library, keys: ["counter"], arguments: [2]) == .bulkString(Array("2".utf8)))
+            try await redis.forEachPrimary { node throws(RedisError) in
+                #expect(try await library.loadedSource(on: node) == library.source)
+            }
+            try await server.cli("FUNCTION", "FLUSH")
+            #expect(try await redis.call("test_v1_add", in: library, keys: ["counter"], arguments: [3]) == .bulkString(Array("5".utf8)))
+            // An error reply of the function is thrown as serverError, not retried, and is no
+            // transient trouble: retrying cannot help.
+            do throws(RedisError) {
+                try await redis.call("test_v1_fail", in: library, keys: [], arguments: [])
+                Issue.record("no error")
+            } catch {
+                #expect(error.code == .serverError)
+                #expect(!error.isTransient)
+            }
+            #expect(throws: RedisError.self) { try RedisFunctionLibrary(source: "return 1") }
+        }
+    }
+
+    @Test func transientErrorsAreTheServersStateNotTheCommands() {
+        for message in ["LOADING Redis is loading", "BUSY Redis is busy", "OOM command not allowed", "READONLY You can't write", "TRYAGAIN Multiple keys", "CLUSTERDOWN The cluster is down", "MASTERDOWN Link down"] {
+            #expect(RedisError(.serverError, message).isTransient, "\(message)")
+        }
+        for message in ["ERR user_function:5: attempt to index a nil value", "WRONGTYPE Operation against a key", "ERR Function not found", "LESSOR boom"] {
+            #expect(!RedisError(.serverError, message).isTransient, "\(message)")
+        }
+        #expect(RedisError(.connectionLost, "x").isTransient)
+        #expect(RedisError(.timeout, "x").isTransient)
+        #expect(RedisError(.notReplicated, "x").isTransient)
+        #expect(RedisError(.connectionUnavailable, "x").isTransient)
+        #expect(!RedisError(.unexpectedReply, "x").isTransient)
+    }
+
     @Test func authFailuresSayWhatHappenedWithoutThePassword() async throws {
         try await withRedisServer(["--requirepass", "right-password"]) { server in
             let wrong = try makeClient(server) { $0.password = "wrong-password" }

@@ -16,6 +16,9 @@ public protocol RedisDeployment: Sendable {
     /// Runs `redis-cli` against it (on a cluster with `-c`, following redirections) and
     /// returns its standard output, trimmed.
     func cli(_ arguments: [String]) async throws -> String
+
+    /// Every key, from every primary (`redis-cli --scan`).
+    func allKeys() async throws -> Set<String>
 }
 
 extension RedisDeployment {
@@ -28,6 +31,10 @@ extension RedisDeployment {
 
 extension RedisServerProcess: RedisDeployment {
     public var lessorSettings: [String: String] { ["LESSOR_REDIS_URL": url] }
+
+    public func allKeys() async throws -> Set<String> {
+        Set(try await cli("--scan").split(separator: "\n").map(String.init))
+    }
 }
 
 extension RedisClusterProcess: RedisDeployment {
@@ -37,6 +44,12 @@ extension RedisClusterProcess: RedisDeployment {
 
     public func cli(_ arguments: [String]) async throws -> String {
         try await nodes[0].cli(["-c"] + arguments)
+    }
+
+    public func allKeys() async throws -> Set<String> {
+        var keys: Set<String> = []
+        for node in nodes { keys.formUnion(try await node.allKeys()) }
+        return keys
     }
 }
 

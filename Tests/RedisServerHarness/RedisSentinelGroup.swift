@@ -101,6 +101,10 @@ extension RedisSentinelGroup: RedisDeployment {
         guard let server = [primary, replica].first(where: { $0.port == port }) else { throw HarnessError("unknown primary \(port)") }
         return try await server.cli(arguments)
     }
+
+    public func allKeys() async throws -> Set<String> {
+        Set(try await cli("--scan").split(separator: "\n").map(String.init))
+    }
 }
 
 /// Runs `body` with a fresh Sentinel group, removed afterwards.

@@ -85,9 +85,10 @@ public final class RedisClient: Sendable, Service {
     /// redirections; bounded by ``maximumAttempts`` and by the command timeout.
     /// - Parameters:
     ///   - command: The command.
-    ///   - script: When the command is `EVALSHA` of this script, a `NOSCRIPT` reply loads it
-    ///     on that node and sends the command again (it did not run, so it cannot run twice).
-    func execute(_ command: RedisCommand, script: RedisScript? = nil) async throws(RedisError) -> RESPValue {
+    ///   - script: When the command runs this script or library function, a reply saying the
+    ///     node lacks it (`NOSCRIPT`, "Function not found") loads it on that node and sends the
+    ///     command again (it did not run, so it cannot run twice).
+    func execute(_ command: RedisCommand, script: (any RedisLoadable)? = nil) async throws(RedisError) -> RESPValue {
         let deadline = ContinuousClock.now + configuration.commandTimeout
         var pool = try await counted { () throws(RedisError) in try await router.pool(for: command) }
         var asking = false
@@ -133,7 +134,7 @@ public final class RedisClient: Sendable, Service {
     /// One attempt on one node: `[ASKING] command [WAIT n ms]` back to back on one connection.
     /// - Parameter loaded: True on the second attempt after `NOSCRIPT`, which must not load again.
     private func run(
-        _ command: RedisCommand, on pool: RedisNodePool, asking: Bool, script: RedisScript?, loaded: Bool = false
+        _ command: RedisCommand, on pool: RedisNodePool, asking: Bool, script: (any RedisLoadable)?, loaded: Bool = false
     ) async throws(RedisError) -> RESPValue {
         let waits = script != nil && configuration.waitReplicas > 0
         var batch = [command.encoded()]
@@ -146,9 +147,9 @@ public final class RedisClient: Sendable, Service {
         let reply = replies[asking ? 1 : 0]
         if case .error(let message) = reply {
             let error = RedisError(.serverError, message)
-            if let script, error.isNoScript, !loaded {
+            if let script, script.isMissing(error), !loaded {
                 Self.count(error)
-                try await RedisNodeClient(pool: pool).load(script)
+                try await script.load(on: RedisNodeClient(pool: pool))
                 return try await run(command, on: pool, asking: asking, script: script, loaded: true)
             }
             throw error
@@ -221,12 +222,20 @@ public struct RedisNodeClient: Sendable {
         try Value(fromRESP: try await send(command))
     }
 
-    /// Loads a script into this server's script cache.
-    /// - Throws: As ``send(_:)``, or `unexpectedReply` when Redis computes another SHA1.
-    public func load(_ script: RedisScript) async throws(RedisError) {
-        let sha = try await send(RedisCommand("SCRIPT", "LOAD", script.source), as: String.self)
-        guard sha == script.sha1 else {
-            throw RedisError(.unexpectedReply, "SCRIPT LOAD returned \(sha), expected \(script.sha1)")
-        }
+    /// Loads a script or function library into this server.
+    /// - Throws: As ``send(_:)``, or `unexpectedReply` when the server acknowledges something else.
+    public func load(_ loadable: some RedisLoadable) async throws(RedisError) {
+        try await loadable.load(on: self)
     }
+}
+
+/// Code a server runs by reference and may lack (after a restart, a failover or a flush):
+/// a ``RedisScript`` (`EVALSHA`) or a ``RedisFunctionLibrary`` (`FCALL`).
+public protocol RedisLoadable: Sendable {
+    /// True when `error` says the server lacks this code, so the command did not run.
+    func isMissing(_ error: RedisError) -> Bool
+    /// Loads the code into one server.
+    /// - Throws: As ``RedisNodeClient/send(_:)``, or `unexpectedReply` when the server
+    ///   acknowledges something else.
+    func load(on node: RedisNodeClient) async throws(RedisError)
 }

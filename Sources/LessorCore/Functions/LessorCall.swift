@@ -1,0 +1,162 @@
+import LessorRedis
+
+/// One call of a function of the `lessor_v1` library (`lua/lessor.lua`): which function, the
+/// keys it declares, its arguments and the type of its reply. Adding an operation means its
+/// Lua function, one of these, and its HTTP mapping.
+public protocol LessorCall: Sendable {
+    /// What a successful call returns.
+    associatedtype Response: Sendable
+
+    /// The function's name without the library prefix, e.g. `work_heartbeat`.
+    static var function: String { get }
+
+    /// Every key known before the call, in the order the function's header lists them.
+    /// - Parameter keys: Where the names come from.
+    func keys(_ keys: KeySpace) -> [String]
+
+    /// The function's ARGV.
+    /// - Parameter keys: Where key prefixes and channel names come from.
+    func arguments(_ keys: KeySpace) -> [any RedisArgumentConvertible]
+
+    /// Reads a reply whose status was `ok` or `empty`; refusals never get here.
+    /// - Throws: `unexpectedReply` when the reply does not have the function's documented shape.
+    func response(_ reply: FunctionReply) throws(RedisError) -> Response
+}
+
+/// A reply that is not a refusal: its status and the values after it.
+public struct FunctionReply: Sendable {
+    /// `ok`, or `empty` (a poll that found nothing).
+    public var isEmpty: Bool
+    /// The reply after the status word.
+    public var values: ArraySlice<RESPValue>
+
+    /// The value at `offset` after the status, decoded.
+    /// - Throws: `unexpectedReply` when it is missing or of another type.
+    public func value<Value: RESPDecodable>(_ offset: Int, as type: Value.Type = Value.self) throws(RedisError) -> Value {
+        let index = values.startIndex + offset
+        guard index < values.endIndex else { throw RedisError(.unexpectedReply, "a reply has \(values.count) values, not \(offset + 1)") }
+        return try Value(fromRESP: values[index])
+    }
+
+    /// The values after the status as a hash (`field, value, ...`).
+    /// - Throws: `unexpectedReply` when they are not all strings.
+    public func hash() throws(RedisError) -> [String: String] {
+        try [String: String](hashFields: values)
+    }
+}
+
+/// Why a function refused: the expected outcomes a client causes, decoded once from the
+/// reply's status word and mapped to HTTP in one place per API family.
+public enum Refusal: Error, Sendable, Equatable {
+    /// No such environment.
+    case environmentNotFound
+    /// The environment is not `self_hosted`; carries its type.
+    case environmentNotSelfHosted(EnvironmentKind)
+    /// No such work item.
+    case workNotFound
+    /// The item's state forbids the call.
+    case conflict(ConflictReason)
+    /// A precondition of the call does not hold.
+    case preconditionFailed(PreconditionReason)
+    /// No such Den worker.
+    case workerNotFound
+    /// The presented activity token is not that worker's.
+    case wrongWorkerToken
+    /// No such personal access token.
+    case tokenNotFound
+}
+
+/// Why an item's state forbids a call (409).
+public enum ConflictReason: String, Sendable, Equatable, CaseIterable {
+    /// The item is queued: no lease to renew.
+    case queued
+    /// The item is stopping: it takes no new ack.
+    case stopping
+    /// The item is stopped.
+    case stopped
+    /// Another worker holds the item.
+    case heldByAnotherWorker = "held_by_another_worker"
+    /// The item was delivered to another worker, which may still ack it.
+    case deliveredToAnotherWorker = "delivered_to_another_worker"
+}
+
+/// Why a precondition failed (412).
+public enum PreconditionReason: String, Sendable, Equatable, CaseIterable {
+    /// The heartbeat's `Worker-ID` is not the holder's.
+    case heldByAnotherWorker = "held_by_another_worker"
+    /// `expected_last_heartbeat` is not the item's last heartbeat.
+    case lastHeartbeatMismatch = "last_heartbeat_mismatch"
+}
+
+/// A call's failure: a refusal the client caused, or trouble with Redis (unreachable,
+/// outcome unknown, or a reply no function documents, which is a bug).
+public enum StoreError: Error, Sendable {
+    case refused(Refusal)
+    case redis(RedisError)
+}
+
+/// Runs typed calls of the `lessor_v1` library: exactly one `FCALL` each (plus a library
+/// load, once, on a node that lacks it).
+public struct LessorFunctions: Sendable {
+    /// The client the calls go through.
+    public let redis: RedisClient
+    /// Where key names come from.
+    public let keys: KeySpace
+    private let guardsSlots: Bool
+
+    /// Creates the runner.
+    /// - Parameters:
+    ///   - redis: The client.
+    ///   - keys: Key names under the namespace.
+    public init(redis: RedisClient, keys: KeySpace) {
+        self.redis = redis
+        self.keys = keys
+        if case .cluster = redis.configuration.topology { guardsSlots = true } else { guardsSlots = false }
+    }
+
+    /// Runs one call.
+    /// - Returns: The call's response.
+    /// - Throws: ``StoreError/refused(_:)`` for an expected refusal, ``StoreError/redis(_:)``
+    ///   for Redis trouble or a reply of another shape (`unexpectedReply`).
+    public func call<Call: LessorCall>(_ call: Call) async throws(StoreError) -> Call.Response {
+        var callKeys = call.keys(keys)
+        if guardsSlots, let first = callKeys.first, let guardKey = keys.slotGuard(for: first) { callKeys.append(guardKey) }
+        let reply: RESPValue
+        do {
+            reply = try await redis.call(LessorLibrary.functionName(Call.function), in: LessorLibrary.embedded, keys: callKeys, arguments: call.arguments(keys))
+        } catch {
+            throw .redis(error)
+        }
+        let decoded = try Self.decode(reply)
+        do {
+            return try call.response(decoded)
+        } catch {
+            throw .redis(error)
+        }
+    }
+
+    /// The status word, decoded once: refusals are thrown, `ok` and `empty` returned.
+    static func decode(_ reply: RESPValue) throws(StoreError) -> FunctionReply {
+        guard case .array(let values) = reply, let first = values.first, let status = try? String(fromRESP: first) else {
+            throw .redis(RedisError(.unexpectedReply, "a lessor function replied \(reply)"))
+        }
+        let detail = values.count > 1 ? try? String(fromRESP: values[1]) : nil
+        switch status {
+        case "ok": return FunctionReply(isEmpty: false, values: values.dropFirst())
+        case "empty": return FunctionReply(isEmpty: true, values: values.dropFirst())
+        case "environment_not_found": throw .refused(.environmentNotFound)
+        case "environment_not_self_hosted":
+            if let kind = detail.flatMap(EnvironmentKind.init(rawValue:)) { throw .refused(.environmentNotSelfHosted(kind)) }
+        case "work_not_found": throw .refused(.workNotFound)
+        case "conflict":
+            if let reason = detail.flatMap(ConflictReason.init(rawValue:)) { throw .refused(.conflict(reason)) }
+        case "precondition_failed":
+            if let reason = detail.flatMap(PreconditionReason.init(rawValue:)) { throw .refused(.preconditionFailed(reason)) }
+        case "worker_not_found": throw .refused(.workerNotFound)
+        case "wrong_token": throw .refused(.wrongWorkerToken)
+        case "token_not_found": throw .refused(.tokenNotFound)
+        default: break
+        }
+        throw .redis(RedisError(.unexpectedReply, "a lessor function replied \(status) \(detail ?? "")"))
+    }
+}

@@ -1,0 +1,24 @@
+import LessorRedis
+
+/// The `lessor_v1` Redis Functions library: `lua/lessor.lua`, embedded at build time byte
+/// for byte by the EmbedFiles plugin, so what Lessor loads is what `FUNCTION LIST
+/// LIBRARYNAME lessor_v1 WITHCODE` shows and `lessor scripts show` prints.
+public enum LessorLibrary {
+    /// The library of this build.
+    public static let embedded: RedisFunctionLibrary = {
+        guard let source = embeddedLuaSources["lessor"] else {
+            preconditionFailure("lua/lessor.lua was not embedded; the EmbedFiles plugin must run")
+        }
+        do throws(RedisError) {
+            return try RedisFunctionLibrary(source: source)
+        } catch {
+            preconditionFailure("lua/lessor.lua: \(error.message)")
+        }
+    }()
+
+    /// A function's full name: the library's name, `_`, the operation (`lessor_v1_work_heartbeat`).
+    /// - Parameter operation: The operation, e.g. `work_heartbeat`.
+    public static func functionName(_ operation: String) -> String {
+        embedded.name + "_" + operation
+    }
+}

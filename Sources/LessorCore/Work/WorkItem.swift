@@ -1,0 +1,99 @@
+import Foundation
+import LessorRedis
+
+/// The life of a work item.
+public enum WorkState: String, Sendable, Codable, CaseIterable {
+    case queued, starting, active, stopping, stopped
+}
+
+/// A work item as the API shows it (Qoder's fields, then Lessor's extensions).
+public struct WorkItem: Sendable, Equatable {
+    /// How long stopped items stay readable before their keys expire.
+    public static let defaultRetention: Duration = .seconds(7 * 86_400)
+
+    public var id: String
+    public var environmentID: String
+    public var dataType: String
+    public var sessionID: String
+    public var state: WorkState
+    public var createdAt: Timestamp
+    public var acknowledgedAt: Timestamp?
+    public var startedAt: Timestamp?
+    public var latestHeartbeatAt: Timestamp?
+    public var stopRequestedAt: Timestamp?
+    public var stoppedAt: Timestamp?
+    public var metadata: [String: String]
+    public var leaseExpiresAt: Timestamp?
+    public var fencingToken: Int
+    public var workerID: String?
+    /// The remaining lease as Redis reports it (`PTTL` of the lease key); nil when none is live.
+    public var leaseRemaining: Duration?
+
+    /// Reads an item from a function's `{ field, value, ..., 'lease_pttl', ms }` values.
+    /// - Parameters:
+    ///   - hash: The fields.
+    ///   - environmentID: Its environment.
+    /// - Throws: `unexpectedReply` when a required field is missing or unreadable.
+    init(hash: [String: String], environmentID: String) throws(RedisError) {
+        func required(_ name: String) throws(RedisError) -> String {
+            guard let value = hash[name] else { throw RedisError(.unexpectedReply, "a work item has no \(name)") }
+            return value
+        }
+        func optional(_ name: String) -> String? {
+            guard let value = hash[name], !value.isEmpty else { return nil }
+            return value
+        }
+        func instant(_ name: String) throws(RedisError) -> Timestamp? {
+            guard let text = optional(name) else { return nil }
+            guard let instant = Timestamp(rfc3339: text) else { throw RedisError(.unexpectedReply, "a work item's \(name) is not a timestamp") }
+            return instant
+        }
+        guard let state = WorkState(rawValue: try required("state")) else {
+            throw RedisError(.unexpectedReply, "a work item has an unknown state")
+        }
+        guard let createdAt = try instant("created_at") else { throw RedisError(.unexpectedReply, "a work item has no created_at") }
+        id = try required("id")
+        self.environmentID = environmentID
+        self.state = state
+        dataType = try required("data_type")
+        sessionID = try required("session_id")
+        self.createdAt = createdAt
+        acknowledgedAt = try instant("acknowledged_at")
+        startedAt = try instant("started_at")
+        latestHeartbeatAt = try instant("latest_heartbeat_at")
+        stopRequestedAt = try instant("stop_requested_at")
+        stoppedAt = try instant("stopped_at")
+        leaseExpiresAt = try instant("lease_expires_at")
+        workerID = optional("worker_id")
+        fencingToken = Int(try required("fencing_token")) ?? 0
+        let remaining = Int(hash["lease_pttl"] ?? "") ?? -2
+        leaseRemaining = remaining > 0 ? .milliseconds(remaining) : nil
+        metadata = MetadataJSON.decode(hash["metadata"] ?? "{}")
+    }
+}
+
+/// Work item metadata as stored in its hash: a JSON object of strings.
+public enum MetadataJSON {
+    /// Encodes metadata (or a merge patch, whose nil values become null) as a JSON object with sorted keys.
+    public static func encode<Value: Encodable>(_ metadata: [String: Value]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(metadata)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    /// Decodes what ``encode(_:)`` or Redis's cjson wrote; anything unreadable reads as empty.
+    public static func decode(_ text: String) -> [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
+    }
+}
+
+extension Dictionary where Key == String, Value == String {
+    /// Reads a hash from a flat `field, value, ...` reply (what `HGETALL` and the functions return).
+    init(hashFields fields: some Collection<RESPValue>) throws(RedisError) {
+        self.init()
+        var iterator = fields.makeIterator()
+        while let name = iterator.next(), let value = iterator.next() {
+            self[try String(fromRESP: name)] = try String(fromRESP: value)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// A JSON value that keeps booleans, numbers and strings apart, so validation is exact.
+enum JSONValue: Decodable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+}
+
+/// A request body read as a JSON object, validated member by member so each fault names its parameter.
+struct JSONBody {
+    /// The top-level members; empty when the body was empty.
+    let members: [String: JSONValue]
+
+    /// Reads the body (at most the context's upload limit: 413 beyond it).
+    /// - Parameter required: When false, an empty body reads as `{}`.
+    /// - Throws: ``RequestError`` 400 when the body is not a JSON object.
+    static func read(_ request: Request, context: some RequestContext, required: Bool = false) async throws(RequestError) -> JSONBody {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw RequestError.tooLarge
+        } catch {
+            throw RequestError.invalid("the request body could not be read")
+        }
+        let bytes = Data(buffer.readableBytesView)
+        if bytes.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            if required { throw RequestError.invalid("a JSON object body is required") }
+            return JSONBody(members: [:])
+        }
+        guard case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: bytes) else {
+            throw RequestError.invalid("the request body must be a JSON object")
+        }
+        return JSONBody(members: members)
+    }
+
+    /// A string member, if present and not null.
+    /// - Parameter param: How errors name it (e.g. `data.id`); defaults to `name`.
+    func string(_ name: String, param: String? = nil) throws -> String? {
+        switch members[name] {
+        case nil, .null?: return nil
+        case .string(let text)?: return text
+        default: throw RequestError.invalid("\(param ?? name) must be a string", param: param ?? name)
+        }
+    }
+
+    /// A boolean member, if present and not null.
+    func bool(_ name: String) throws -> Bool? {
+        switch members[name] {
+        case nil, .null?: return nil
+        case .bool(let value)?: return value
+        default: throw RequestError.invalid("\(name) must be a boolean", param: name)
+        }
+    }
+
+    /// An object member, if present and not null.
+    func object(_ name: String) throws -> [String: JSONValue]? {
+        switch members[name] {
+        case nil, .null?: return nil
+        case .object(let members)?: return members
+        default: throw RequestError.invalid("\(name) must be an object", param: name)
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LessorCore
+import LessorRedis
+import Logging
+import Metrics
+import NIOCore
+
+/// The one error type of the `/api/v1` family (the work API and Lessor's admin routes): a
+/// status, a stable `error.type`, a message and, when one parameter is at fault, its name,
+/// rendered in Qoder's envelope. Every error any of its routes throws becomes one of these
+/// here, and only here.
+public struct WorkAPIError: FamilyError, Equatable {
+    public var status: HTTPResponse.Status
+    /// The envelope's `error.type`, e.g. `invalid_request_error`.
+    public var type: String
+    public var message: String
+    public var param: String?
+    /// Extra headers, e.g. `Retry-After` on 503.
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ type: String, _ message: String, param: String? = nil) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.param = param
+    }
+
+    /// `lessor_work_refusals_total{status}`: the 409s and 412s the Lua functions decided.
+    private static let conflicts = Counter(label: "lessor_work_refusals_total", dimensions: [("status", "409")])
+    private static let failedPreconditions = Counter(label: "lessor_work_refusals_total", dimensions: [("status", "412")])
+
+    /// The family's error for anything a route threw. Redis trouble that a retry may cure is
+    /// 503 with `Retry-After`; anything else unexpected is a bug: 500, with the cause logged
+    /// and none in the body.
+    init(_ error: any Error, logger: Logger) {
+        switch error {
+        case let error as WorkAPIError:
+            self = error
+        case let error as RequestError:
+            self.init(error)
+        case let error as ParameterError:
+            self.init(.badRequest, "invalid_request_error", error.message, param: error.parameter)
+        case let error as StoreError:
+            switch error {
+            case .refused(let refusal): self.init(refusal)
+            case .redis(let redisError): self.init(redisError, logger: logger)
+            }
+        case let error as RedisError:
+            self.init(error, logger: logger)
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound: self.init(.notFound, "not_found_error", "no such route")
+            case .methodNotAllowed: self.init(.methodNotAllowed, "invalid_request_error", "method not allowed for this route")
+            case .contentTooLarge: self.init(RequestError.tooLarge)
+            case let status where status.code < 500: self.init(status, "invalid_request_error", error.body ?? status.reasonPhrase)
+            default:
+                logger.error("http failure", metadata: ["error": "\(error)"])
+                self = .internalError
+            }
+        case is NIOTooManyBytesError:
+            self.init(RequestError.tooLarge)
+        default:
+            logger.error("unexpected failure", metadata: ["error": "\(String(reflecting: error))"])
+            self = .internalError
+        }
+    }
+
+    private init(_ error: RequestError) {
+        switch error {
+        case .invalid(let message, let param, _): self.init(.badRequest, "invalid_request_error", message, param: param)
+        case .unauthenticated(let message): self.init(.unauthorized, "authentication_error", message)
+        case .forbidden(let message): self.init(.forbidden, "permission_error", message)
+        case .notFound(let message): self.init(.notFound, "not_found_error", message)
+        case .tooLarge: self.init(.contentTooLarge, "request_too_large", "request bodies are limited to 64 KiB")
+        }
+    }
+
+    private init(_ refusal: Refusal) {
+        switch refusal {
+        case .environmentNotFound: self.init(.notFound, "not_found_error", "environment not found")
+        case .environmentNotSelfHosted(let kind):
+            self.init(.badRequest, "invalid_request_error", "the work API needs a self_hosted environment; this one is \(kind.rawValue)")
+        case .workNotFound: self.init(.notFound, "not_found_error", "work item not found")
+        case .conflict(let reason):
+            Self.conflicts.increment()
+            self.init(.conflict, "invalid_request_error", "the work item cannot do that now (\(reason.rawValue.replacingOccurrences(of: "_", with: " ")))")
+        case .preconditionFailed(let reason):
+            Self.failedPreconditions.increment()
+            self.init(.preconditionFailed, "precondition_failed_error", "precondition failed: \(reason.rawValue.replacingOccurrences(of: "_", with: " "))")
+        case .tokenNotFound: self.init(.notFound, "not_found_error", "token not found")
+        case .workerNotFound, .wrongWorkerToken:
+            // Den's refusals never reach this family's routes.
+            self = .internalError
+        }
+    }
+
+    private init(_ error: RedisError, logger: Logger) {
+        if error.isTransient {
+            logger.warning("redis unavailable", metadata: ["redis.error": "\(error)"])
+            self.init(.serviceUnavailable, "unavailable_error", "the lease store is unavailable; retry shortly")
+            headers[.retryAfter] = "1"
+        } else {
+            logger.error("redis reply not understood", metadata: ["redis.error": "\(error)"])
+            self = .internalError
+        }
+    }
+
+    /// 500: a bug, whose cause is in the log.
+    static let internalError = WorkAPIError(.internalServerError, "api_error", "internal error")
+
+    /// The response in Qoder's envelope: `{"type":"error","request_id":...,"error":{"type","message","param"?}}`.
+    func response(requestID: String) -> Response {
+        var error: [String: String] = ["type": type, "message": message]
+        if let param { error["param"] = param }
+        let body: [String: Any] = ["type": "error", "request_id": requestID, "error": error]
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

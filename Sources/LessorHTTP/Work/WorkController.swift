@@ -1,0 +1,279 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LessorCore
+import LessorRedis
+import Metrics
+
+/// The self-hosted work API of the Qoder/Anthropic family. Check order, first failure wins: 401 → 400 (parameters, body) →
+/// 403 → 404 environment → 400 not self-hosted → 404 work item → 409 → 412.
+public struct WorkController: Sendable {
+    public typealias Context = LessorRequestContext
+
+    let functions: LessorFunctions
+    let authenticator: TokenAuthenticator
+    let ids: IdentifierGenerator
+    let wakeups: PollWakeups
+    let defaultTTL: Duration
+    /// `lessor_leases_granted_total`: acks that granted (or confirmed) a lease.
+    private let leasesGranted = Counter(label: "lessor_leases_granted_total")
+    /// `lessor_leases_extended_total`: heartbeats that found the lease live.
+    private let leasesExtended = Counter(label: "lessor_leases_extended_total")
+    /// `lessor_leases_lapsed_total`: heartbeats that found the lease lapsed and re-established it.
+    private let leasesLapsed = Counter(label: "lessor_leases_lapsed_total")
+    /// `lessor_long_polls_waiting`: long polls of this node waiting for work now.
+    private let longPollsWaiting = Gauge(label: "lessor_long_polls_waiting")
+
+    /// Creates the controller.
+    public init(
+        functions: LessorFunctions, authenticator: TokenAuthenticator, ids: IdentifierGenerator,
+        wakeups: PollWakeups, defaultTTL: Duration
+    ) {
+        self.functions = functions
+        self.authenticator = authenticator
+        self.ids = ids
+        self.wakeups = wakeups
+        self.defaultTTL = defaultTTL
+    }
+
+    /// Every route of the work API, with the family's error middleware.
+    public var endpoints: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
+        let items = routes.group("api/v1/cloud/environments/:environment_id/work")
+        items.post(use: enqueue)
+        items.get(use: list)
+        items.get("poll", use: poll)
+        items.get("stats", use: stats)
+        items.get(":work_id", use: get)
+        items.post(":work_id", use: patchMetadata)
+        items.post(":work_id/ack", use: ack)
+        items.post(":work_id/heartbeat", use: heartbeat)
+        items.post(":work_id/stop", use: stop)
+        return routes
+    }
+
+    // MARK: work
+
+    @Sendable func enqueue(request: Request, context: Context) async throws -> EditedResponse<WorkItemResponse> {
+        let principal = try await authenticator.principal(for: request)
+        let body = try await JSONBody.read(request, context: context)
+        var sessionID = ids.next(.session)
+        if let data = try body.object("data") {
+            let fields = JSONBody(members: data)
+            if let type = try fields.string("type", param: "data.type"), type != "session" {
+                throw RequestError.invalid("data.type must be session", param: "data.type")
+            }
+            if let id = try fields.string("id", param: "data.id") {
+                guard (1...256).contains(id.utf8.count) else { throw RequestError.invalid("data.id must be 1 to 256 characters", param: "data.id") }
+                sessionID = id
+            }
+        }
+        let metadata = try Self.metadata(body.object("metadata").map { members in try members.mapValues { value -> String in
+            guard case .string(let text) = value else { throw RequestError.invalid("metadata values must be strings", param: "metadata") }
+            return text
+        } } ?? [:])
+        let environment = try scope(principal, context)
+        let item = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: sessionID, metadata: metadata))
+        return EditedResponse(status: .created, response: WorkItemResponse(item: item))
+    }
+
+    @Sendable func poll(request: Request, context: Context) async throws -> PollResponse {
+        let principal = try await authenticator.principal(for: request)
+        let query = request.uri.queryParameters
+        let worker = try Self.workerID(request)
+        var block: Int?
+        if let text = query["block_ms"] {
+            guard let value = Self.digits(text), (1...999).contains(value) else {
+                throw RequestError.invalid("block_ms must be an integer from 1 to 999", param: "block_ms")
+            }
+            block = value
+        }
+        var reclaim = WorkPoll.defaultReclaimAfter
+        if let text = query["reclaim_older_than_ms"] {
+            guard let value = Self.digits(text) else {
+                throw RequestError.invalid("reclaim_older_than_ms must be a non-negative integer", param: "reclaim_older_than_ms")
+            }
+            reclaim = .milliseconds(value)
+        }
+        let environment = try scope(principal, context)
+        let call = WorkPoll(environmentID: environment, workerID: worker, reclaimAfter: reclaim)
+        let pollOnce = { () async throws(StoreError) -> WorkItem? in try await functions.call(call) }
+        guard let block else { return PollResponse(item: try await pollOnce()) }
+        // Long poll: registered before the first poll so no wakeup is missed; polls again
+        // only when an item became pollable in this environment, or once at the deadline.
+        let deadline = ContinuousClock.now + .milliseconds(block)
+        let waiter = wakeups.register(environment: environment)
+        longPollsWaiting.record(wakeups.waiting)
+        defer {
+            wakeups.unregister(waiter)
+            longPollsWaiting.record(wakeups.waiting)
+        }
+        while true {
+            if let item = try await pollOnce() { return PollResponse(item: item) }
+            if ContinuousClock.now >= deadline { return PollResponse(item: nil) }
+            await waiter.wait(until: deadline)
+        }
+    }
+
+    @Sendable func ack(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let worker = try Self.workerID(request)
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        let item = try await functions.call(WorkAck(environmentID: environment, workID: workID, workerID: worker, leaseTTL: defaultTTL))
+        leasesGranted.increment()
+        return WorkItemResponse(item: item)
+    }
+
+    @Sendable func heartbeat(request: Request, context: Context) async throws -> HeartbeatResponse {
+        let principal = try await authenticator.principal(for: request)
+        let query = request.uri.queryParameters
+        let ttl = try DesiredTTL.parse(query["desired_ttl_seconds"].map(String.init)) ?? defaultTTL
+        let expected = try ExpectedLastHeartbeat.parse(query["expected_last_heartbeat"].map(String.init))
+        let worker = try Self.workerID(request)
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        let result = try await functions.call(WorkHeartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttl: ttl))
+        (result.leaseExtended ? leasesExtended : leasesLapsed).increment()
+        return HeartbeatResponse(result)
+    }
+
+    @Sendable func stop(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let force = try await JSONBody.read(request, context: context).bool("force") ?? false
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return WorkItemResponse(item: try await functions.call(WorkStop(environmentID: environment, workID: workID, force: force)))
+    }
+
+    @Sendable func get(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return WorkItemResponse(item: try await functions.call(WorkGet(environmentID: environment, workID: workID)))
+    }
+
+    @Sendable func patchMetadata(request: Request, context: Context) async throws -> WorkItemResponse {
+        let principal = try await authenticator.principal(for: request)
+        let body = try await JSONBody.read(request, context: context, required: true)
+        guard let members = try body.object("metadata") else {
+            throw RequestError.invalid("metadata must be an object of string or null values", param: "metadata")
+        }
+        let patch = try members.mapValues { value -> String? in
+            switch value {
+            case .string(let text): return text
+            case .null: return nil
+            default: throw RequestError.invalid("metadata values must be strings or null", param: "metadata")
+            }
+        }
+        _ = try Self.metadata(patch.compactMapValues { $0 })
+        let environment = try scope(principal, context)
+        let workID = try context.parameters.require("work_id")
+        return WorkItemResponse(item: try await functions.call(WorkMetadata(environmentID: environment, workID: workID, patch: patch)))
+    }
+
+    @Sendable func list(request: Request, context: Context) async throws -> WorkListResponse {
+        let principal = try await authenticator.principal(for: request)
+        let query = request.uri.queryParameters
+        var limit = 20
+        if let text = query["limit"] {
+            guard let value = Self.digits(text), value >= 1 else {
+                throw RequestError.invalid("limit must be a positive integer", param: "limit")
+            }
+            limit = min(value, 100)
+        }
+        let after = query["after_id"].map(String.init)
+        let before = query["before_id"].map(String.init)
+        if after != nil, before != nil {
+            throw RequestError.invalid("before_id and after_id are mutually exclusive", param: "before_id")
+        }
+        var cursor: PageCursor?
+        if let page = query["page"] {
+            guard after == nil, before == nil else {
+                throw RequestError.invalid("page cannot be combined with before_id or after_id", param: "page")
+            }
+            guard let decoded = PageCursor(String(page)) else { throw RequestError.invalid("page is not a cursor this API returned", param: "page") }
+            cursor = decoded
+        }
+        for (name, value) in [("after_id", after), ("before_id", before)] {
+            if let value, value.isEmpty { throw RequestError.invalid("\(name) must not be empty", param: name) }
+        }
+        let environment = try scope(principal, context)
+        let backwards = cursor?.backwards ?? (before != nil)
+        let boundary = cursor?.id ?? before ?? after
+        let page = try await functions.call(WorkList(environmentID: environment, limit: limit, boundary: backwards ? .before(boundary) : .after(boundary)))
+        let next: PageCursor? = page.hasMore
+            ? (backwards ? page.items.first.map { PageCursor(id: $0.id, backwards: true) } : page.items.last.map { PageCursor(id: $0.id, backwards: false) })
+            : nil
+        return WorkListResponse(
+            data: page.items.map(WorkItemResponse.init), firstID: page.items.first?.id, lastID: page.items.last?.id,
+            hasMore: page.hasMore, nextPage: next?.text)
+    }
+
+    @Sendable func stats(request: Request, context: Context) async throws -> WorkStatsResponse {
+        let principal = try await authenticator.principal(for: request)
+        let environment = try scope(principal, context)
+        return WorkStatsResponse(stats: try await functions.call(WorkStats(environmentID: environment)))
+    }
+
+    // MARK: shared checks
+
+    /// The environment of the route once the principal may use it (403), with a malformed id
+    /// answered like an unknown one (404).
+    private func scope(_ principal: Principal, _ context: Context) throws -> String {
+        let id = try context.parameters.require("environment_id")
+        guard principal.mayUse(environment: id) else { throw RequestError.forbidden("this token may not use environment \(id)") }
+        guard IdentifierKind.environment.isValid(id) else { throw RequestError.notFound("environment \(id) not found") }
+        return id
+    }
+
+    /// The `Worker-ID` header, if sent: 1–128 printable ASCII characters.
+    static func workerID(_ request: Request) throws -> String? {
+        guard let value = request.headers[HTTPField.Name("Worker-ID")!] else { return nil }
+        guard (1...128).contains(value.utf8.count), value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw RequestError.invalid("Worker-ID must be 1 to 128 printable ASCII characters without spaces", param: "Worker-ID")
+        }
+        return value
+    }
+
+    /// A non-negative decimal integer (digits only), saturating far above any limit.
+    static func digits(_ text: some StringProtocol) -> Int? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int(text) ?? Int(Int32.max)
+    }
+
+    /// Metadata limits: at most 64 keys of at most 256 bytes.
+    static func metadata(_ metadata: [String: String]) throws -> [String: String] {
+        guard metadata.count <= 64, metadata.keys.allSatisfy({ (1...256).contains($0.utf8.count) }) else {
+            throw RequestError.invalid("metadata holds at most 64 keys of 1 to 256 bytes", param: "metadata")
+        }
+        return metadata
+    }
+}
+
+/// The opaque `page` cursor: direction and boundary id, base64url.
+struct PageCursor: Equatable {
+    let id: String
+    let backwards: Bool
+
+    init(id: String, backwards: Bool) {
+        self.id = id
+        self.backwards = backwards
+    }
+
+    init?(_ text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8) else { return nil }
+        let parts = decoded.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, parts[0] == "a" || parts[0] == "b", IdentifierKind.work.isValid(parts[1]) else { return nil }
+        id = String(parts[1])
+        backwards = parts[0] == "b"
+    }
+
+    var text: String {
+        Data("\(backwards ? "b" : "a"):\(id)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
