@@ -10,10 +10,11 @@
 -- function means ships lessor_v2, so replicas of the old release keep calling lessor_v1_*
 -- during a rolling deploy.
 --
--- Keys. Every key a call knows before it runs is declared in KEYS (`lessor scripts keys`
--- prints them for an id); Swift's KeySpace names them, this file never builds a name from
--- scratch. All keys of one environment share its hash tag `{env_X}`, so one call touches
--- one cluster slot. Items found in the indexes (poll, list, stats, reap) are reached through
+-- Keys. Every key a call knows before it runs is declared in KEYS; Swift's KeySpace names
+-- them, and this file never builds a key name of its own. `lessor scripts command <op>
+-- --env env_X [--work work_Y] -- ARGS...` prints the redis-cli line with every key filled
+-- in. All keys of one environment share its hash tag `{env_X}`, so one call touches one
+-- cluster slot. Items found in the indexes (poll, list, stats, reap) are reached through
 -- the item and lease key prefixes passed in ARGV. The work functions that act on a whole
 -- environment declare the same eight keys first ("the environment keys"):
 --   KEYS[1] <ns>:{env_X}:env        the environment hash

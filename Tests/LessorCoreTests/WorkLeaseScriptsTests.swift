@@ -53,11 +53,8 @@ struct WorkLeaseScriptsTests {
         let source = try String(contentsOf: Self.repository.appendingPathComponent("lua/lessor.lua"), encoding: .utf8)
         #expect(LessorLibrary.embedded.source == source)
         #expect(LessorLibrary.embedded.name == "lessor_v1")
-        let registered = source.split(separator: "\n").compactMap { line -> String? in
-            guard let range = line.range(of: "'lessor_v1_") else { return nil }
-            return String(line[range.upperBound...].prefix { $0 != "'" })
-        }
-        #expect(registered.sorted() == Self.callFunctions.sorted())
+        #expect(LessorLibrary.operations.sorted() == Self.callFunctions.sorted())
+        #expect(source.components(separatedBy: "redis.register_function").count - 1 == Self.callFunctions.count)
         try await withRedisServer { server in
             let redis = try RedisClient(configuration: try LessorConfiguration(server.lessorSettings).redis)
             defer { redis.shutDown() }

@@ -71,9 +71,39 @@ struct CLITests {
         }
     }
 
+    /// An SRE can see the exact code Lessor loads and run any operation from redis-cli with
+    /// the line `lessor scripts command` prints.
+    @Test func scriptsShowTheLibraryAndPrintRunnableRedisCLICommands() async throws {
+        try await withRedisServer { server in
+            var (status, output) = try await lessor(["scripts", "show"], server)
+            #expect(status == 0)
+            #expect(output == LessorLibrary.embedded.source)
+            (status, output) = try await lessor(["scripts", "load"], server)
+            #expect(status == 0 && output.contains("lessor_v1"), "\(output)")
+            (status, output) = try await lessor(["env", "create", "--name", "sre"], server)
+            let environment = try #require(field("id", in: output))
+            let work = IdentifierGenerator().next(.work)
+            func run(_ arguments: [String]) async throws -> String {
+                let (status, line) = try await lessor(["scripts", "command"] + arguments, server)
+                #expect(status == 0, "\(line)")
+                #expect(line.hasPrefix("redis-cli FCALL lessor_v1_"))
+                let shell = try ChildProcess(["bash", "-c", "redis-cli -p \(server.port) " + line.dropFirst("redis-cli ".count)], output: server.directory.appendingPathComponent("sre.out"))
+                #expect(try await offCooperativePool { shell.waitForExit(within: 20) } == 0)
+                return (try? String(contentsOf: server.directory.appendingPathComponent("sre.out"), encoding: .utf8)) ?? ""
+            }
+            #expect(try await run(["work_enqueue", "--env", environment, "--work", work, "--", work, "session", "sess_1", "{}"]).hasPrefix("ok\n"))
+            #expect(try await run(["work_ack", "--env", environment, "--work", work, "--", work, "sre", "60"]).hasPrefix("ok\n"))
+            let beat = try await run(["work_heartbeat", "--env", environment, "--work", work, "--", work, "sre", "NO_HEARTBEAT", "60"])
+            #expect(beat.split(separator: "\n").first == "ok" && beat.contains("active"), "\(beat)")
+            #expect(try await server.cli("HGET", "lessor:{\(environment)}:work:\(work)", "state") == "active")
+            (status, _) = try await lessor(["scripts", "command", "work_nonsense_op"], server)
+            #expect(status != 0)
+        }
+    }
+
     @Test(arguments: [["--help"], ["env", "create", "--help"], ["token", "create", "--help"], ["token", "revoke", "--help"],
                       ["token", "list", "--help"], ["worker", "register", "--help"], ["work", "inspect", "--help"],
-                      ["lease", "expire", "--help"], ["serve", "--help"]])
+                      ["lease", "expire", "--help"], ["scripts", "show", "--help"], ["scripts", "command", "--help"], ["serve", "--help"]])
     func everyCommandHasHelp(arguments: [String]) async throws {
         try await withRedisServer { server in
             let (status, output) = try await lessor(arguments, server)

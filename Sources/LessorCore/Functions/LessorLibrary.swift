@@ -1,3 +1,4 @@
+import Foundation
 import LessorRedis
 
 /// The `lessor_v1` Redis Functions library: `lua/lessor.lua`, embedded at build time byte
@@ -15,6 +16,13 @@ public enum LessorLibrary {
             preconditionFailure("lua/lessor.lua: \(error.message)")
         }
     }()
+
+    /// Every operation the library registers (`work_heartbeat`, ...), read from its
+    /// `redis.register_function` calls.
+    public static let operations: [String] = embedded.source.split(separator: "\n").compactMap { line in
+        guard line.hasPrefix("redis.register_function"), let start = line.range(of: "'\(embedded.name)_") else { return nil }
+        return String(line[start.upperBound...].prefix { $0 != "'" })
+    }
 
     /// A function's full name: the library's name, `_`, the operation (`lessor_v1_work_heartbeat`).
     /// - Parameter operation: The operation, e.g. `work_heartbeat`.
