@@ -112,7 +112,7 @@ let package = Package(
         ),
         .target(
             name: "RedisServerHarness",
-            dependencies: [],
+            dependencies: ["LessorRedis"],
             path: "Tests/RedisServerHarness",
             swiftSettings: swiftSettings
         ),
@@ -123,6 +123,11 @@ let package = Package(
                 "RedisServerHarness",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "lessorTests",
+            dependencies: ["lessor", "LessorCore", "LessorRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

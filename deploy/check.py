@@ -93,9 +93,13 @@ check(manifests["Service"]["spec"]["selector"] == manifests["Deployment"]["spec"
       "kubernetes: the Service must select the Deployment's pods")
 
 # Metric names used by alerts and dashboard exist in the code.
+# LessorRedis names its metrics "<metricsPrefix>_..."; the executable sets the prefix.
 registered = set()
-for path in glob.glob(os.path.join(root, "Sources", "**", "*.swift"), recursive=True):
-    registered |= set(re.findall(r'label: "(lessor_[a-z_]+)"', open(path).read()))
+sources = [open(path).read() for path in glob.glob(os.path.join(root, "Sources", "**", "*.swift"), recursive=True)]
+prefixes = {p for source in sources for p in re.findall(r'metricsPrefix = "([a-z_]+)"', source)}
+for source in sources:
+    registered |= set(re.findall(r'label: "(lessor_[a-z_]+)"', source))
+    registered |= {p + "_" + name for p in prefixes for name in re.findall(r'label: "\\\([a-zA-Z.]*metricsPrefix\)_([a-z_]+)"', source)}
 used = set(re.findall(r"lessor_[a-z_]+", open(os.path.join(here, "prometheus", "alerts.yml")).read()))
 used |= set(re.findall(r"lessor_[a-z_]+", json.dumps(json.load(open(os.path.join(here, "grafana", "lessor-dashboard.json"))))))
 for name in sorted(used):

@@ -14,7 +14,7 @@ struct WorkLeaseScriptsTests {
     /// Runs `body` with a fresh Redis of `backend`, the calls, and one self-hosted environment.
     func withEnvironment(_ backend: RedisBackend, _ body: (any RedisDeployment, LessorFunctions, String) async throws -> Void) async throws {
         try await withRedis(backend) { server in
-            let redis = try RedisClient(configuration: try LessorConfiguration(server.lessorSettings).redis)
+            let redis = try RedisClient(configuration: server.clientConfiguration)
             defer { redis.shutDown() }
             let work = LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor"))
             let environment = ids.next(.environment)
@@ -56,7 +56,7 @@ struct WorkLeaseScriptsTests {
         #expect(LessorLibrary.operations.sorted() == Self.callFunctions.sorted())
         #expect(source.components(separatedBy: "redis.register_function").count - 1 == Self.callFunctions.count)
         try await withRedisServer { server in
-            let redis = try RedisClient(configuration: try LessorConfiguration(server.lessorSettings).redis)
+            let redis = try RedisClient(configuration: server.clientConfiguration)
             defer { redis.shutDown() }
             try await redis.load(LessorLibrary.embedded)
             try await redis.forEachPrimary { node throws(RedisError) in

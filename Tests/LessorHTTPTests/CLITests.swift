@@ -45,7 +45,7 @@ struct CLITests {
             #expect(status == 0)
             #expect(field("id", in: output).map(WorkerID.isValid) == true)
 
-            let redis = try RedisClient(configuration: try LessorConfiguration(server.lessorSettings).redis)
+            let redis = try RedisClient(configuration: server.clientConfiguration)
             defer { redis.shutDown() }
             let work = LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor"))
             let item = try await work.call(WorkEnqueue(environmentID: environment, workID: IdentifierGenerator().next(.work), sessionID: "sess_1"))

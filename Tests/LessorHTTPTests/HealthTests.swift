@@ -21,7 +21,7 @@ struct HealthTests {
         try await withRedisServer { server in
             let redis = try client(server)
             defer { redis.shutDown() }
-            let app = Application(router: buildRouter(configuration: LessorConfiguration(), redis: redis))
+            let app = Application(router: buildRouter(functions: LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor")), settings: RouteSettings()))
             try await app.test(.router) { http in
                 try await http.execute(uri: "/healthz", method: .get) { response in
                     #expect(response.status == .ok)
@@ -55,7 +55,7 @@ struct HealthTests {
         try await withRedisServer { server in
             let redis = try client(server)
             defer { redis.shutDown() }
-            let app = Application(router: buildRouter(configuration: LessorConfiguration(), redis: redis))
+            let app = Application(router: buildRouter(functions: LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor")), settings: RouteSettings()))
             try await app.test(.router) { http in
                 try await http.execute(uri: "/healthz", method: .get, headers: [.requestID: "req-123_abc"]) { response in
                     #expect(response.headers[.requestID] == "req-123_abc")

@@ -41,11 +41,9 @@ struct LessorRouterTests {
     /// same error envelope, same fields.
     @Test func answersMatchTheRouters() async throws {
         try await withRedisServer { server in
-            var configuration = try LessorConfiguration(server.lessorSettings)
-            configuration.adminToken = "admin"
-            let redis = try RedisClient(configuration: configuration.redis)
+            let redis = try RedisClient(configuration: server.clientConfiguration)
             defer { redis.shutDown() }
-            let routes = buildRouter(configuration: configuration, redis: redis)
+            let routes = buildRouter(functions: LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor")), settings: RouteSettings(adminToken: "admin"))
             let plainApp = Application(router: routes.router)
             try await Application(router: routes).test(.router) { fast in
                 try await plainApp.test(.router) { plain in

@@ -103,7 +103,7 @@ struct SentinelFailoverTests {
 
     @Test func lessorServesAgainWithinTheFailoverTimePlusTwoSeconds() async throws {
         try await withRedisSentinels { group in
-            try await WorkAPITests().withAPI(on: group, settings: ["LESSOR_REDIS_COMMAND_TIMEOUT_MS": "1000"]) { client, _ in
+            try await WorkAPITests().withAPI(on: group, commandTimeout: .seconds(1)) { client, _ in
                 let (base, items) = try await leasedItems(client)
                 let loop = HeartbeatLoop()
                 async let running: Void = loop.run(client, base: base, items: items)
@@ -126,8 +126,7 @@ struct SentinelFailoverTests {
 
     @Test func withWaitOneNoAcknowledgedHeartbeatIsLost() async throws {
         try await withRedisSentinels { group in
-            let settings = ["LESSOR_REDIS_COMMAND_TIMEOUT_MS": "1000", "LESSOR_REDIS_WAIT_REPLICAS": "1"]
-            try await WorkAPITests().withAPI(on: group, settings: settings) { client, _ in
+            try await WorkAPITests().withAPI(on: group, commandTimeout: .seconds(1), waitReplicas: 1) { client, _ in
                 let (base, items) = try await leasedItems(client)
                 let loop = HeartbeatLoop()
                 // Awaited below on every path; the stop flag ends it early when the test throws.

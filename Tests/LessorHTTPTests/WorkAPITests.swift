@@ -51,15 +51,18 @@ struct WorkAPITests {
         try await withRedisServer { server in try await withAPI(on: server) { client, _ in try await body(client, server) } }
     }
 
+    /// As ``withAPI(_:_:)`` on any deployment, with a command timeout and replicas to `WAIT` for.
     func withAPI(
-        on deployment: any RedisDeployment, settings: [String: String] = [:],
+        on deployment: any RedisDeployment, commandTimeout: Duration? = nil, waitReplicas: Int = 0,
         _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void
     ) async throws {
-        var configuration = try LessorConfiguration(deployment.lessorSettings.merging(settings) { $1 })
-        configuration.adminToken = Self.admin
-        let redis = try RedisClient(configuration: configuration.redis)
+        var configuration = deployment.clientConfiguration
+        if let commandTimeout { configuration.commandTimeout = commandTimeout }
+        let wait = waitReplicas > 0 ? try ReplicationWait(replicas: waitReplicas, timeout: configuration.commandTimeout / 2) : nil
+        let redis = try RedisClient(configuration: configuration)
         defer { redis.shutDown() }
-        let app = Application(router: buildRouter(configuration: configuration, redis: redis))
+        let functions = LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor"), wait: wait)
+        let app = Application(router: buildRouter(functions: functions, settings: RouteSettings(adminToken: Self.admin)))
         try await app.test(.router) { http in try await body(Client(http), deployment) }
     }
 

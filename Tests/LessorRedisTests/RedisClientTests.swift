@@ -321,10 +321,12 @@ struct RedisClientTests {
     @Test func aclUserAndPassword() async throws {
         try await withRedisServer { server in
             try await server.cli("ACL", "SETUSER", "lessor", "on", ">pa:ss@word", "~*", "+@all")
-            let redis = try RedisClient(configuration: try RedisConfiguration(url: "redis://lessor:pa%3Ass%40word@127.0.0.1:\(server.port)"))
+            var configuration = try RedisConfiguration(url: "redis://lessor:pa%3Ass%40word@127.0.0.1:\(server.port)")
+            configuration.clientName = "lessor-test"
+            let redis = try RedisClient(configuration: configuration)
             defer { redis.shutDown() }
             #expect(try await redis.send(RedisCommand("ACL", "WHOAMI"), as: String.self) == "lessor")
-            #expect(try await server.cli("CLIENT", "LIST").contains("name=lessor"))
+            #expect(try await server.cli("CLIENT", "LIST").contains("name=lessor-test"), "CLIENT SETNAME in the handshake")
         }
     }
 
@@ -383,19 +385,17 @@ struct ReplicationWaitTests {
         try await withRedisServer { primary in
             // The command timeout only has to outlast WAIT's 200 ms; at 1 s it expired under
             // the full suite's load on two cores and a call went unsent (n was not 2).
-            let redis = try makeClient(primary, commandTimeout: .seconds(5)) { configuration in
-                configuration.waitReplicas = 1
-                configuration.replicationTimeout = .milliseconds(200)
-            }
+            let redis = try makeClient(primary, commandTimeout: .seconds(5))
             defer { redis.shutDown() }
+            let wait = try ReplicationWait(replicas: 1, timeout: .milliseconds(200))
             let script = RedisScript(source: "return redis.call('INCR', KEYS[1])")
             // No replica: the write runs but is not acknowledged — on the first call too, when
             // the script is loaded after NOSCRIPT and sent again.
-            await #expect(throws: RedisError.self) { try await redis.evaluate(script, keys: ["n"]) }
-            await #expect(throws: RedisError.self) { try await redis.evaluate(script, keys: ["n"]) }
+            await #expect(throws: RedisError.self) { try await redis.evaluate(script, keys: ["n"], wait: wait) }
+            await #expect(throws: RedisError.self) { try await redis.evaluate(script, keys: ["n"], wait: wait) }
             #expect(try await primary.cli("GET", "n") == "2")
             do throws(RedisError) {
-                try await redis.evaluate(script, keys: ["n"])
+                try await redis.evaluate(script, keys: ["n"], wait: wait)
             } catch {
                 #expect(error.code == .notReplicated)
                 #expect(error.isOutcomeUnknown)
@@ -405,7 +405,7 @@ struct ReplicationWaitTests {
                 for _ in 0..<100 where !(try await replica.cli("INFO", "replication")).contains("master_link_status:up") {
                     try await Task.sleep(for: .milliseconds(50))
                 }
-                #expect(try await redis.evaluate(script, keys: ["n"]) == .integer(4))
+                #expect(try await redis.evaluate(script, keys: ["n"], wait: wait) == .integer(4))
                 #expect(try await replica.cli("GET", "n") == "4", "acknowledged means the replica has it")
             }
         }

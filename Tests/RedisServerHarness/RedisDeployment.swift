@@ -1,3 +1,5 @@
+import LessorRedis
+
 /// The kinds of Redis the contract suites run against: the same test code, another fixture.
 public enum RedisBackend: String, Sendable, CaseIterable, CustomStringConvertible {
     /// One `redis-server`.
@@ -19,6 +21,20 @@ public protocol RedisDeployment: Sendable {
 
     /// Every key, from every primary (`redis-cli --scan`).
     func allKeys() async throws -> Set<String>
+
+    /// A client configuration that reaches it, named `lessor` in `CLIENT LIST` like a front
+    /// node's, with Lessor's metric labels.
+    var clientConfiguration: RedisConfiguration { get }
+}
+
+extension RedisConfiguration {
+    /// As a front node names its connections and metrics.
+    func asLessor() -> RedisConfiguration {
+        var configuration = self
+        configuration.clientName = "lessor"
+        configuration.metricsPrefix = "lessor_redis"
+        return configuration
+    }
 }
 
 extension RedisDeployment {
@@ -32,6 +48,8 @@ extension RedisDeployment {
 extension RedisServerProcess: RedisDeployment {
     public var lessorSettings: [String: String] { ["LESSOR_REDIS_URL": url] }
 
+    public var clientConfiguration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port).asLessor() }
+
     public func allKeys() async throws -> Set<String> {
         Set(try await cli("--scan").split(separator: "\n").map(String.init))
     }
@@ -40,6 +58,12 @@ extension RedisServerProcess: RedisDeployment {
 extension RedisClusterProcess: RedisDeployment {
     public var lessorSettings: [String: String] {
         ["LESSOR_REDIS_CLUSTER": nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")]
+    }
+
+    public var clientConfiguration: RedisConfiguration {
+        var configuration = RedisConfiguration().asLessor()
+        configuration.topology = .cluster(seeds: nodes.map { RedisEndpoint(host: "127.0.0.1", port: $0.port) })
+        return configuration
     }
 
     public func cli(_ arguments: [String]) async throws -> String {

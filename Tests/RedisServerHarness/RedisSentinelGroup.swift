@@ -1,3 +1,4 @@
+import LessorRedis
 import Foundation
 
 /// A primary, one replica and three sentinels on free 127.0.0.1 ports: the smallest
@@ -93,6 +94,12 @@ extension RedisSentinelGroup: RedisDeployment {
             "LESSOR_REDIS_SENTINELS": sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ","),
             "LESSOR_REDIS_MASTER_NAME": Self.masterName,
         ]
+    }
+
+    public var clientConfiguration: RedisConfiguration {
+        var configuration = RedisConfiguration().asLessor()
+        configuration.topology = .sentinel(sentinels: sentinels.map { RedisEndpoint(host: "127.0.0.1", port: $0.port) }, masterName: Self.masterName)
+        return configuration
     }
 
     /// Runs `redis-cli` against the current primary.

@@ -102,15 +102,19 @@ public struct LessorFunctions: Sendable {
     public let redis: RedisClient
     /// Where key names come from.
     public let keys: KeySpace
+    /// When set, every call is acknowledged only once that many replicas have it.
+    public let wait: ReplicationWait?
     private let guardsSlots: Bool
 
     /// Creates the runner.
     /// - Parameters:
     ///   - redis: The client.
     ///   - keys: Key names under the namespace.
-    public init(redis: RedisClient, keys: KeySpace) {
+    ///   - wait: `WAIT` after every call (`LESSOR_REDIS_WAIT_REPLICAS`), or nil.
+    public init(redis: RedisClient, keys: KeySpace, wait: ReplicationWait? = nil) {
         self.redis = redis
         self.keys = keys
+        self.wait = wait
         if case .cluster = redis.configuration.topology { guardsSlots = true } else { guardsSlots = false }
     }
 
@@ -123,7 +127,8 @@ public struct LessorFunctions: Sendable {
         if guardsSlots, let first = callKeys.first, let guardKey = keys.slotGuard(for: first) { callKeys.append(guardKey) }
         let reply: RESPValue
         do {
-            reply = try await redis.call(LessorLibrary.functionName(Call.function), in: LessorLibrary.embedded, keys: callKeys, arguments: call.arguments(keys))
+            reply = try await redis.call(
+                LessorLibrary.functionName(Call.function), in: LessorLibrary.embedded, keys: callKeys, arguments: call.arguments(keys), wait: wait)
         } catch {
             throw .redis(error)
         }

@@ -157,7 +157,7 @@ final class ConnectionSlot: Sendable {
                     return
                 }
                 self.logger.debug("redis connected", metadata: ["redis.endpoint": "\(self.configuration.endpointDescription)"])
-                Counter(label: "lessor_redis_connects_total").increment()
+                Counter(label: "\(self.configuration.metricsPrefix)_connects_total").increment()
                 connection.channel.closeFuture.whenComplete { _ in
                     let dropped = self.state.withLock { slot -> Bool in
                         guard slot.isReady else { return false }
@@ -173,7 +173,7 @@ final class ConnectionSlot: Sendable {
                     slot.connectFailed(redisError, now: .now(), backoff: self.configuration.reconnectBackoff)
                     return slot.consecutiveFailures
                 }
-                Counter(label: "lessor_redis_connect_failures_total").increment()
+                Counter(label: "\(self.configuration.metricsPrefix)_connect_failures_total").increment()
                 // The first failure and then every tenth, so a long outage does not flood the log.
                 if failures % 10 == 1 {
                     self.logger.warning("redis connect failed", metadata: ["redis.error": "\(redisError.message)", "redis.failures": "\(failures)"])

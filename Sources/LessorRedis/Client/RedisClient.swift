@@ -33,7 +33,7 @@ public final class RedisClient: Sendable, Service {
     public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "lessor.redis")
+        logger: Logger = Logger(label: "redis")
     ) throws(RedisError) {
         try configuration.validate()
         self.configuration = configuration
@@ -88,15 +88,16 @@ public final class RedisClient: Sendable, Service {
     ///   - script: When the command runs this script or library function, a reply saying the
     ///     node lacks it (`NOSCRIPT`, "Function not found") loads it on that node and sends the
     ///     command again (it did not run, so it cannot run twice).
-    func execute(_ command: RedisCommand, script: (any RedisLoadable)? = nil) async throws(RedisError) -> RESPValue {
+    ///   - wait: When given, `WAIT` follows the command on the same connection.
+    func execute(_ command: RedisCommand, script: (any RedisLoadable)? = nil, wait: ReplicationWait? = nil) async throws(RedisError) -> RESPValue {
         let deadline = ContinuousClock.now + configuration.commandTimeout
         var pool = try await counted { () throws(RedisError) in try await router.pool(for: command) }
         var asking = false
         for attempt in 1...Self.maximumAttempts {
             do {
-                return try await run(command, on: pool, asking: asking, script: script)
+                return try await run(command, on: pool, asking: asking, script: script, wait: wait)
             } catch {
-                Self.count(error)
+                count(error)
                 let decision = attempt == Self.maximumAttempts
                     ? .dontRetry : await router.decision(after: error, from: pool, attempt: attempt)
                 switch decision {
@@ -116,17 +117,17 @@ public final class RedisClient: Sendable, Service {
         preconditionFailure("unreachable: the last attempt returns or throws")
     }
 
-    /// `lessor_redis_errors_total{code}`: every failed attempt, redirections and NOSCRIPT
+    /// `<prefix>_errors_total{code}`: every failed attempt, redirections and NOSCRIPT
     /// included; they are rare in a steady state and worth seeing.
-    private static func count(_ error: RedisError) {
-        Counter(label: "lessor_redis_errors_total", dimensions: [("code", error.code.description)]).increment()
+    private func count(_ error: RedisError) {
+        Counter(label: "\(configuration.metricsPrefix)_errors_total", dimensions: [("code", error.code.description)]).increment()
     }
 
     private func counted<T>(_ body: () async throws(RedisError) -> T) async throws(RedisError) -> T {
         do {
             return try await body()
         } catch {
-            Self.count(error)
+            count(error)
             throw error
         }
     }
@@ -134,29 +135,27 @@ public final class RedisClient: Sendable, Service {
     /// One attempt on one node: `[ASKING] command [WAIT n ms]` back to back on one connection.
     /// - Parameter loaded: True on the second attempt after `NOSCRIPT`, which must not load again.
     private func run(
-        _ command: RedisCommand, on pool: RedisNodePool, asking: Bool, script: (any RedisLoadable)?, loaded: Bool = false
+        _ command: RedisCommand, on pool: RedisNodePool, asking: Bool, script: (any RedisLoadable)?, wait: ReplicationWait?, loaded: Bool = false
     ) async throws(RedisError) -> RESPValue {
-        let waits = script != nil && configuration.waitReplicas > 0
         var batch = [command.encoded()]
         if asking { batch.insert(RedisCommand("ASKING").encoded(), at: 0) }
-        if waits {
-            let milliseconds = Int(configuration.replicationTimeout / .milliseconds(1))
-            batch.append(RedisCommand("WAIT", configuration.waitReplicas, max(milliseconds, 1)).encoded())
+        if let wait {
+            batch.append(RedisCommand("WAIT", wait.replicas, max(Int(wait.timeout / .milliseconds(1)), 1)).encoded())
         }
         let replies = try await pool.send(batch)
         let reply = replies[asking ? 1 : 0]
         if case .error(let message) = reply {
             let error = RedisError(.serverError, message)
             if let script, script.isMissing(error), !loaded {
-                Self.count(error)
+                count(error)
                 try await script.load(on: RedisNodeClient(pool: pool))
-                return try await run(command, on: pool, asking: asking, script: script, loaded: true)
+                return try await run(command, on: pool, asking: asking, script: script, wait: wait, loaded: true)
             }
             throw error
         }
-        if waits {
-            guard case .integer(let acknowledged) = replies[replies.count - 1], acknowledged >= configuration.waitReplicas else {
-                throw RedisError(.notReplicated, "\(configuration.waitReplicas) replicas did not acknowledge the write within \(configuration.replicationTimeout): WAIT replied \(replies[replies.count - 1])")
+        if let wait {
+            guard case .integer(let acknowledged) = replies[replies.count - 1], acknowledged >= wait.replicas else {
+                throw RedisError(.notReplicated, "\(wait.replicas) replicas did not acknowledge the write within \(wait.timeout): WAIT replied \(replies[replies.count - 1])")
             }
         }
         return reply
@@ -226,6 +225,25 @@ public struct RedisNodeClient: Sendable {
     /// - Throws: As ``send(_:)``, or `unexpectedReply` when the server acknowledges something else.
     public func load(_ loadable: some RedisLoadable) async throws(RedisError) {
         try await loadable.load(on: self)
+    }
+}
+
+/// `WAIT replicas timeout` after a write, on the same connection: the write is
+/// acknowledged only once that many replicas have it. Fewer acknowledgements within the
+/// timeout fail the call as `notReplicated` (it ran on the primary; a failover may lose it).
+public struct ReplicationWait: Sendable, Equatable {
+    /// How many replicas must acknowledge, 1–16.
+    public let replicas: Int
+    /// How long `WAIT` waits; shorter than the command timeout, or the command times out first.
+    public let timeout: Duration
+
+    /// Creates a wait.
+    /// - Throws: `invalidConfiguration` for replicas outside 1–16 or a timeout that is not positive.
+    public init(replicas: Int, timeout: Duration) throws(RedisError) {
+        guard (1...16).contains(replicas) else { throw RedisError(.invalidConfiguration, "the replicas to WAIT for must be 1 to 16, not \(replicas)") }
+        guard timeout > .zero else { throw RedisError(.invalidConfiguration, "the WAIT timeout must be positive") }
+        self.replicas = replicas
+        self.timeout = timeout
     }
 }
 

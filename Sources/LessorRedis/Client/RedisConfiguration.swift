@@ -20,16 +20,13 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// How long to wait before reconnecting after a failed attempt.
     public var reconnectBackoff = ReconnectBackoff()
     /// `CLIENT SETNAME` value, so `CLIENT LIST` shows who is connected.
-    public var clientName: String? = "lessor"
+    public var clientName: String?
+    /// The first word of the client's metric labels: `<prefix>_commands_total`,
+    /// `<prefix>_errors_total`, `<prefix>_connects_total`, `<prefix>_connect_failures_total`.
+    public var metricsPrefix = "redis"
     /// One server, a cluster or a Sentinel-watched primary. For a cluster or Sentinel,
     /// ``host`` and ``port`` are not used; the credentials and timeouts apply to every node.
     public var topology: RedisTopology = .standalone
-    /// After every script call, `WAIT` for this many replicas to acknowledge its writes
-    /// (0: do not wait). A call they do not acknowledge within ``replicationTimeout`` fails
-    /// as `notReplicated`: it ran on the primary, but a failover may lose it.
-    public var waitReplicas: Int = 0
-    /// How long `WAIT` waits for ``waitReplicas``.
-    public var replicationTimeout: Duration = .seconds(1)
 
     /// Creates a configuration for a server.
     /// - Parameters:
@@ -162,14 +159,8 @@ public struct RedisConfiguration: Sendable, Equatable {
         guard (1...64).contains(poolSize) else {
             throw RedisError(.invalidConfiguration, "the Redis pool size must be 1 to 64, not \(poolSize)")
         }
-        guard connectTimeout > .zero, commandTimeout > .zero, replicationTimeout > .zero else {
+        guard connectTimeout > .zero, commandTimeout > .zero else {
             throw RedisError(.invalidConfiguration, "Redis timeouts must be positive")
-        }
-        guard (0...16).contains(waitReplicas) else {
-            throw RedisError(.invalidConfiguration, "the replicas to WAIT for must be 0 to 16, not \(waitReplicas)")
-        }
-        guard replicationTimeout < commandTimeout || waitReplicas == 0 else {
-            throw RedisError(.invalidConfiguration, "the replication timeout must be shorter than the command timeout")
         }
         switch topology {
         case .standalone: break

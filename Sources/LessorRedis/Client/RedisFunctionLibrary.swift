@@ -69,15 +69,17 @@ extension RedisClient {
     ///   - library: The library that registers it.
     ///   - keys: The keys it declares; the first one routes the call on a cluster.
     ///   - arguments: Its other arguments.
+    ///   - wait: When given, the call is acknowledged only once that many replicas have it.
     /// - Returns: The function's reply.
-    /// - Throws: As ``send(_:)``; `notReplicated` when ``RedisConfiguration/waitReplicas``
-    ///   replicas did not acknowledge it in time.
+    /// - Throws: As ``send(_:)``; `notReplicated` when the replicas of `wait` did not
+    ///   acknowledge it in time.
     @discardableResult
     public func call(
         _ function: String,
         in library: RedisFunctionLibrary,
         keys: [any RedisArgumentConvertible],
-        arguments: [any RedisArgumentConvertible]
+        arguments: [any RedisArgumentConvertible],
+        wait: ReplicationWait? = nil
     ) async throws(RedisError) -> RESPValue {
         var argv: [[UInt8]] = []
         argv.reserveCapacity(3 + keys.count + arguments.count)
@@ -86,6 +88,6 @@ extension RedisClient {
         argv.append(keys.count.redisArgument)
         for key in keys { argv.append(key.redisArgument) }
         for argument in arguments { argv.append(argument.redisArgument) }
-        return try await execute(RedisCommand(arguments: argv, keyPositions: Array(3..<(3 + keys.count))), script: library)
+        return try await execute(RedisCommand(arguments: argv, keyPositions: Array(3..<(3 + keys.count))), script: library, wait: wait)
     }
 }

@@ -14,8 +14,8 @@ final class RedisNodePool: Sendable {
     let configuration: RedisConfiguration
     private let slots: [ConnectionSlot]
     private let nextSlot = Atomic<Int>(0)
-    /// `lessor_redis_commands_total`: round trips sent (a pipelined batch counts each command).
-    private let commandsSent = Counter(label: "lessor_redis_commands_total")
+    /// `<prefix>_commands_total`: round trips sent (a pipelined batch counts each command).
+    private let commandsSent: Counter
 
     /// Creates a pool; nothing connects before the first command or ``warmUp()``.
     /// - Parameters:
@@ -24,6 +24,7 @@ final class RedisNodePool: Sendable {
     ///   - logger: Where connection events go.
     init(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
+        self.commandsSent = Counter(label: "\(configuration.metricsPrefix)_commands_total")
         var logger = logger
         logger[metadataKey: "redis.node"] = "\(configuration.endpointDescription)"
         self.slots = (0..<configuration.poolSize).map { [logger] _ in

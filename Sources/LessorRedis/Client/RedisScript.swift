@@ -39,21 +39,23 @@ extension RedisClient {
     ///   - script: The script.
     ///   - keys: Its `KEYS`; the first one routes the call on a cluster.
     ///   - arguments: Its `ARGV`.
+    ///   - wait: When given, the call is acknowledged only once that many replicas have it.
     /// - Returns: The script's reply.
-    /// - Throws: As ``send(_:)``; `notReplicated` when ``RedisConfiguration/waitReplicas``
-    ///   replicas did not acknowledge it in time.
+    /// - Throws: As ``send(_:)``; `notReplicated` when the replicas of `wait` did not
+    ///   acknowledge it in time.
     @discardableResult
     public func evaluate(
         _ script: RedisScript,
         keys: [any RedisArgumentConvertible] = [],
-        arguments: [any RedisArgumentConvertible] = []
+        arguments: [any RedisArgumentConvertible] = [],
+        wait: ReplicationWait? = nil
     ) async throws(RedisError) -> RESPValue {
         let keys = keys.map(\.redisArgument)
         let command = RedisCommand(
             arguments: [Array("EVALSHA".utf8), Array(script.sha1.utf8), keys.count.redisArgument] + keys + arguments.map(\.redisArgument),
             keyPositions: Array(3..<(3 + keys.count))
         )
-        return try await execute(command, script: script)
+        return try await execute(command, script: script, wait: wait)
     }
 
     /// Loads a script or function library into every primary, so `/readyz` can promise that

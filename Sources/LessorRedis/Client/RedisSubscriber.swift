@@ -35,7 +35,7 @@ public final class RedisSubscriber: Service, Sendable {
         client: RedisClient,
         pattern: String,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "lessor.redis.subscriber"),
+        logger: Logger = Logger(label: "redis.subscriber"),
         onMessage: @escaping @Sendable (Message) -> Void
     ) {
         self.client = client

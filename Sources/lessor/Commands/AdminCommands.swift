@@ -3,7 +3,8 @@ import Foundation
 import LessorCore
 import LessorRedis
 
-/// Where the SRE commands find Redis: the same settings as `lessor serve`.
+/// Where the SRE commands find Redis: a few of `lessor serve`'s settings, by the same flags
+/// and variables (their names and help come from ``LessorConfiguration/settings``).
 struct RedisOptions: ParsableArguments {
     @Option(name: .customLong("redis-url"), help: help("LESSOR_REDIS_URL")) var redisURL: String?
     @Option(name: .customLong("redis-cluster"), help: help("LESSOR_REDIS_CLUSTER")) var redisCluster: String?
@@ -13,14 +14,13 @@ struct RedisOptions: ParsableArguments {
 
     /// The resolved configuration (flags over `LESSOR_*` variables).
     func configuration() throws -> LessorConfiguration {
-        var values = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("LESSOR_") }
-        if let redisURL { values["LESSOR_REDIS_URL"] = redisURL }
-        if let redisCluster { values["LESSOR_REDIS_CLUSTER"] = redisCluster }
-        if let redisSentinels { values["LESSOR_REDIS_SENTINELS"] = redisSentinels }
-        if let redisMasterName { values["LESSOR_REDIS_MASTER_NAME"] = redisMasterName }
-        if let namespace { values["LESSOR_NAMESPACE"] = namespace }
+        let given = [
+            ("--redis-url", redisURL), ("--redis-cluster", redisCluster), ("--redis-sentinels", redisSentinels),
+            ("--redis-master-name", redisMasterName), ("--namespace", namespace),
+        ]
         do {
-            return try LessorConfiguration(values)
+            let flags = given.flatMap { flag, value in value.map { [flag, $0] } ?? [] }
+            return try LessorConfiguration(LessorConfiguration.values(environment: ProcessInfo.processInfo.environment, flags: flags))
         } catch {
             throw ValidationError(error.description)
         }
@@ -35,7 +35,8 @@ struct RedisOptions: ParsableArguments {
         let redis = try RedisClient(configuration: redisConfiguration)
         defer { redis.shutDown() }
         do {
-            try await body(LessorFunctions(redis: redis, keys: KeySpace(namespace: configuration.namespace)), configuration)
+            let functions = LessorFunctions(redis: redis, keys: KeySpace(namespace: configuration.namespace), wait: configuration.replicationWait)
+            try await body(functions, configuration)
         } catch let error as ExitCode {
             throw error
         } catch {
@@ -63,6 +64,12 @@ struct RedisOptions: ParsableArguments {
         default: return "\(error)"
         }
     }
+}
+
+/// The help line of a setting, with its variable.
+func help(_ variable: String) -> ArgumentHelp {
+    let setting = LessorConfiguration.setting(variable)
+    return ArgumentHelp("\(setting?.meaning ?? "") (default \(setting?.defaultValue ?? "none")) [\(variable)]")
 }
 
 /// Prints `key: value` lines, aligned, skipping nil values as `-`.

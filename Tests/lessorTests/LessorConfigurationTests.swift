@@ -1,6 +1,8 @@
+import Foundation
 import LessorCore
 import LessorRedis
 import Testing
+@testable import lessor
 
 @Suite("Front-node configuration from LESSOR_* values")
 struct LessorConfigurationTests {
@@ -63,8 +65,8 @@ struct LessorConfigurationTests {
             "LESSOR_REDIS_WAIT_REPLICAS": "1", "LESSOR_REDIS_COMMAND_TIMEOUT_MS": "3000",
         ])
         #expect(sentinel.redis.topology == .sentinel(sentinels: [RedisEndpoint(host: "s1", port: 26379), RedisEndpoint(host: "s2", port: 26379)], masterName: "leases"))
-        #expect(sentinel.redis.waitReplicas == 1)
-        #expect(sentinel.redis.replicationTimeout == .milliseconds(1500))
+        #expect(sentinel.replicationWait == (try ReplicationWait(replicas: 1, timeout: .milliseconds(1500))))
+        #expect(try LessorConfiguration([:]).replicationWait == nil)
         #expect(throws: ConfigurationError.self) {
             try LessorConfiguration(["LESSOR_REDIS_CLUSTER": "a:1", "LESSOR_REDIS_SENTINELS": "b:2", "LESSOR_REDIS_MASTER_NAME": "m"])
         }
@@ -117,5 +119,29 @@ struct LessorConfigurationTests {
         #expect(flags.contains("--default-ttl-seconds"))
         #expect(Set(flags).count == flags.count)
         #expect(ConfigurationError(variable: "LESSOR_PORT", message: "x").description == "LESSOR_PORT (--port) x")
+    }
+
+    @Test func flagsWinOverVariablesInBothSpellings() throws {
+        let values = try LessorConfiguration.values(
+            environment: ["LESSOR_PORT": "1", "LESSOR_HOST": "::1", "PATH": "/bin"],
+            flags: ["--port", "9000", "--namespace=a=b", "--log-level", "debug"])
+        #expect(values == ["LESSOR_PORT": "9000", "LESSOR_HOST": "::1", "LESSOR_NAMESPACE": "a=b", "LESSOR_LOG_LEVEL": "debug"])
+        #expect(throws: ConfigurationError.self) { try LessorConfiguration.values(environment: [:], flags: ["--prot", "1"]) }
+        #expect(throws: ConfigurationError.self) { try LessorConfiguration.values(environment: [:], flags: ["--port"]) }
+        #expect(throws: ConfigurationError.self) { try LessorConfiguration.values(environment: [:], flags: ["9000"]) }
+    }
+
+    /// One declaration: `--help` lists every setting with its variable, and the README's
+    /// table is `lessor settings`' output, row for row.
+    @Test func helpAndTheReadmeTableComeFromTheOneList() throws {
+        for setting in LessorConfiguration.settings {
+            #expect(LessorConfiguration.helpText.contains("\(setting.flag) <value>  [\(setting.variable)]"))
+        }
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "<!-- lessor settings -->\n"))
+        let end = try #require(readme.range(of: "\n<!-- /lessor settings -->"))
+        #expect(String(readme[start.upperBound..<end.lowerBound]) == LessorConfiguration.markdownTable,
+                "README's configuration table is stale: paste the output of `lessor settings`")
     }
 }
