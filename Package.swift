@@ -135,18 +135,45 @@ let package = Package(
             dependencies: ["LessorCore", "LessorRedis", "RedisServerHarness"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "LessorTestSupport",
+            dependencies: [
+                "LessorCore",
+                "LessorHTTP",
+                "LessorRedis",
+                "RedisServerHarness",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/LessorTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LessorHTTPTests",
             dependencies: [
                 "LessorCore",
                 "LessorHTTP",
                 "LessorRedis",
+                "LessorTestSupport",
                 "RedisServerHarness",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LessorEndToEndTests",
+            dependencies: [
+                "LessorCore",
+                "LessorHTTP",
+                "LessorRedis",
+                "LessorTestSupport",
+                "RedisServerHarness",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

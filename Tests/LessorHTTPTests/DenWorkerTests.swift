@@ -7,15 +7,16 @@ import LessorHTTP
 import LessorRedis
 import NIOCore
 import RedisServerHarness
+import LessorTestSupport
 import Testing
 
 /// The OpenWork Den worker routes over HTTP against a real redis-server.
 @Suite("Den workers over HTTP", .timeLimit(.minutes(2)))
 struct DenWorkerTests {
-    typealias Client = WorkAPITests.Client
+    typealias Client = APIClient
 
     func withAPI(_ backend: RedisBackend = .standalone, _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void) async throws {
-        try await WorkAPITests().withAPI(backend, body)
+        try await withRoutes(backend, body)
     }
 
     /// Registers a worker; returns its id and activity token.
@@ -27,7 +28,7 @@ struct DenWorkerTests {
         return (id, token)
     }
 
-    func beat(_ client: Client, _ id: String, token: String?, header: String = "bearer", _ body: String) async throws -> WorkAPITests.Reply {
+    func beat(_ client: Client, _ id: String, token: String?, header: String = "bearer", _ body: String) async throws -> APIReply {
         var headers: HTTPFields = [:]
         if let token {
             if header == "bearer" { headers[.authorization] = "Bearer \(token)" } else { headers[HTTPField.Name("x-den-worker-heartbeat-token")!] = token }
@@ -84,7 +85,7 @@ struct DenWorkerTests {
             #expect(reply.status == .unauthorized)
             #expect(reply.raw == #"{"error":"unauthorized"}"#)
             #expect(try await beat(client, id, token: nil, #"{"isActiveRecently":true}"#).status == .unauthorized)
-            #expect(try await beat(client, id, token: WorkAPITests.admin, #"{"isActiveRecently":true}"#).status == .unauthorized)
+            #expect(try await beat(client, id, token: testAdminToken, #"{"isActiveRecently":true}"#).status == .unauthorized)
             reply = try await beat(client, id, token: token, "not json")
             #expect(reply.status == .badRequest)
             #expect(reply["error"] as? String == "invalid_request")

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import LessorCore
 import LessorHTTP
 import RedisServerHarness
+import LessorTestSupport
 import Testing
 
 /// What clients see when Redis is away, or answers something no function documents: each API
@@ -12,11 +13,9 @@ import Testing
 /// and no body ever carries Redis's text.
 @Suite("Redis trouble over every route", .timeLimit(.minutes(2)))
 struct RedisOutageTests {
-    let api = WorkAPITests()
-
     @Test func withRedisStoppedEveryRedisBackedRouteAnswers503InItsFamilysFormat() async throws {
-        try await api.withAPI { client, server in
-            let env = try await api.environment(client)
+        try await withRoutesOnOneServer { client, server in
+            let env = try await createEnvironment(client)
             let pat = try #require(try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["\#(env)"]}"#)["token"] as? String)
             let worker = try await client.call(.post, "/v1/workers", body: #"{"name":"laptop"}"#)
             let workerID = try #require(worker["id"] as? String)
@@ -26,21 +25,21 @@ struct RedisOutageTests {
             await server.stop()
 
             let qoder: [(HTTPRequest.Method, String, String?, String?)] = [
-                (.post, "/api/v1/tokens", WorkAPITests.admin, #"{"environment_ids":["\#(env)"]}"#),
-                (.post, "/api/v1/tokens", WorkAPITests.admin, "{}"),
-                (.delete, "/api/v1/tokens/tok_00000000000000000000000000000000", WorkAPITests.admin, nil),
-                (.post, "/api/v1/cloud/environments", WorkAPITests.admin, #"{"name":"x"}"#),
-                (.get, "/api/v1/cloud/environments/\(env)", WorkAPITests.admin, nil),
-                (.post, base, WorkAPITests.admin, "{}"),
-                (.get, base, WorkAPITests.admin, nil),
-                (.get, "\(base)/poll", WorkAPITests.admin, nil),
-                (.get, "\(base)/poll?block_ms=20", WorkAPITests.admin, nil),
-                (.get, "\(base)/stats", WorkAPITests.admin, nil),
-                (.get, "\(base)/\(work)", WorkAPITests.admin, nil),
-                (.post, "\(base)/\(work)", WorkAPITests.admin, #"{"metadata":{"k":"v"}}"#),
-                (.post, "\(base)/\(work)/ack", WorkAPITests.admin, nil),
-                (.post, "\(base)/\(work)/heartbeat", WorkAPITests.admin, nil),
-                (.post, "\(base)/\(work)/stop", WorkAPITests.admin, nil),
+                (.post, "/api/v1/tokens", testAdminToken, #"{"environment_ids":["\#(env)"]}"#),
+                (.post, "/api/v1/tokens", testAdminToken, "{}"),
+                (.delete, "/api/v1/tokens/tok_00000000000000000000000000000000", testAdminToken, nil),
+                (.post, "/api/v1/cloud/environments", testAdminToken, #"{"name":"x"}"#),
+                (.get, "/api/v1/cloud/environments/\(env)", testAdminToken, nil),
+                (.post, base, testAdminToken, "{}"),
+                (.get, base, testAdminToken, nil),
+                (.get, "\(base)/poll", testAdminToken, nil),
+                (.get, "\(base)/poll?block_ms=20", testAdminToken, nil),
+                (.get, "\(base)/stats", testAdminToken, nil),
+                (.get, "\(base)/\(work)", testAdminToken, nil),
+                (.post, "\(base)/\(work)", testAdminToken, #"{"metadata":{"k":"v"}}"#),
+                (.post, "\(base)/\(work)/ack", testAdminToken, nil),
+                (.post, "\(base)/\(work)/heartbeat", testAdminToken, nil),
+                (.post, "\(base)/\(work)/stop", testAdminToken, nil),
                 (.get, "\(base)/\(work)", pat, nil),  // a PAT is checked in Redis (after its cache second)
             ]
             try await Task.sleep(for: .milliseconds(1_100))  // past the token cache
@@ -52,9 +51,9 @@ struct RedisOutageTests {
                 #expect(!reply.raw.contains("127.0.0.1") && !reply.raw.contains("Redis at"), "\(reply.raw)")
             }
             let den: [(HTTPRequest.Method, String, String?, String?)] = [
-                (.post, "/v1/workers", WorkAPITests.admin, #"{"name":"x"}"#),
-                (.get, "/v1/workers", WorkAPITests.admin, nil),
-                (.get, "/v1/workers/\(workerID)", WorkAPITests.admin, nil),
+                (.post, "/v1/workers", testAdminToken, #"{"name":"x"}"#),
+                (.get, "/v1/workers", testAdminToken, nil),
+                (.get, "/v1/workers/\(workerID)", testAdminToken, nil),
                 (.post, "/v1/workers/\(workerID)/activity-heartbeat", activity, #"{"isActiveRecently":true}"#),
                 (.post, "/v1/workers/\(workerID)/activity-heartbeat", activity, "not json"),  // the token is checked first
             ]
@@ -70,8 +69,8 @@ struct RedisOutageTests {
     }
 
     @Test func aReplyNoFunctionDocumentsIsA500WithTheCauseOnlyInTheLog() async throws {
-        try await api.withAPI { client, server in
-            let env = try await api.environment(client)
+        try await withRoutesOnOneServer { client, server in
+            let env = try await createEnvironment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let work = try #require(try await client.call(.post, base, body: "{}")["id"] as? String)
             let keys = KeySpace(namespace: "lessor")

@@ -7,69 +7,25 @@ import LessorHTTP
 import LessorRedis
 import NIOCore
 import RedisServerHarness
+import LessorTestSupport
 import Testing
 
 /// The work API over HTTP (router level) against a real redis-server: status codes, error
 /// envelopes and fields as API.md states them.
 @Suite("Work API over HTTP", .timeLimit(.minutes(2)))
 struct WorkAPITests {
-    static let admin = "admin-secret-for-tests"
+    static let admin = testAdminToken
 
-    /// A JSON response body as a dictionary.
-    struct Reply {
-        let status: HTTPResponse.Status
-        let json: [String: Any]
-        let raw: String
-        var headers: HTTPFields = [:]
-        subscript(_ key: String) -> Any? { json[key] }
-        var error: [String: Any] { json["error"] as? [String: Any] ?? [:] }
+    func withAPI(_ backend: RedisBackend, _ body: @escaping @Sendable (APIClient, any RedisDeployment) async throws -> Void) async throws {
+        try await withRoutes(backend, body)
     }
 
-    final class Client: Sendable {
-        let http: any TestClientProtocol
-        init(_ http: any TestClientProtocol) { self.http = http }
-
-        func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = WorkAPITests.admin, headers: HTTPFields = [:], body: String? = nil) async throws -> Reply {
-            var headers = headers
-            if let token { headers[.authorization] = "Bearer \(token)" }
-            return try await http.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
-                let raw = String(buffer: response.body)
-                let json = (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: [.fragmentsAllowed])) as? [String: Any] ?? [:]
-                return Reply(status: response.status, json: json, raw: raw, headers: response.headers)
-            }
-        }
+    func withAPI(_ body: @escaping @Sendable (APIClient, RedisServerProcess) async throws -> Void) async throws {
+        try await withRoutesOnOneServer(body)
     }
 
-    /// Runs `body` against the routes of a front node on a fresh Redis of `backend`: the
-    /// contract tests run unchanged on one server and on a Redis Cluster.
-    func withAPI(_ backend: RedisBackend, _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void) async throws {
-        try await withRedis(backend) { redis in try await withAPI(on: redis, body) }
-    }
-
-    /// As ``withAPI(_:_:)`` on one redis-server, for tests that stop it or watch it.
-    func withAPI(_ body: @escaping @Sendable (Client, RedisServerProcess) async throws -> Void) async throws {
-        try await withRedisServer { server in try await withAPI(on: server) { client, _ in try await body(client, server) } }
-    }
-
-    /// As ``withAPI(_:_:)`` on any deployment, with a command timeout and replicas to `WAIT` for.
-    func withAPI(
-        on deployment: any RedisDeployment, commandTimeout: Duration? = nil, waitReplicas: Int = 0,
-        _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void
-    ) async throws {
-        var configuration = deployment.clientConfiguration
-        if let commandTimeout { configuration.commandTimeout = commandTimeout }
-        let wait = waitReplicas > 0 ? try ReplicationWait(replicas: waitReplicas, timeout: configuration.commandTimeout / 2) : nil
-        let redis = try RedisClient(configuration: configuration)
-        defer { redis.shutDown() }
-        let functions = LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor"), wait: wait)
-        let app = Application(router: buildRouter(functions: functions, settings: RouteSettings(adminToken: Self.admin)))
-        try await app.test(.router) { http in try await body(Client(http), deployment) }
-    }
-
-    func environment(_ client: Client, type: String = "self_hosted") async throws -> String {
-        let reply = try await client.call(.post, "/api/v1/cloud/environments", body: #"{"name":"byoc","config":{"type":"\#(type)"}}"#)
-        #expect(reply.status == .created)
-        return try #require(reply["id"] as? String)
+    func environment(_ client: APIClient, type: String = "self_hosted") async throws -> String {
+        try await createEnvironment(client, type: type)
     }
 
     @Test(arguments: RedisBackend.allCases) func authenticationAndPermission(_ backend: RedisBackend) async throws {

@@ -3,12 +3,13 @@ import HTTPTypes
 import LessorCore
 import RedisServerHarness
 import Synchronization
+import LessorTestSupport
 import Testing
 
 /// Killing the Redis primary under a heartbeat loop, with Sentinel promoting its replica.
 @Suite("Sentinel failover under a heartbeat loop", .serialized, .timeLimit(.minutes(2)))
 struct SentinelFailoverTests {
-    typealias Client = WorkAPITests.Client
+    typealias Client = APIClient
     static let workerID = HTTPField.Name("Worker-ID")!
 
     /// What a bounded heartbeat loop saw: every outcome, and every acknowledged heartbeat
@@ -75,7 +76,7 @@ struct SentinelFailoverTests {
 
     /// Creates an environment and eight acknowledged items.
     func leasedItems(_ client: Client) async throws -> (base: String, items: [String]) {
-        let env = try await WorkAPITests().environment(client)
+        let env = try await createEnvironment(client)
         let base = "/api/v1/cloud/environments/\(env)/work"
         var items: [String] = []
         for _ in 0..<8 {
@@ -103,7 +104,7 @@ struct SentinelFailoverTests {
 
     @Test func lessorServesAgainWithinTheFailoverTimePlusTwoSeconds() async throws {
         try await withRedisSentinels { group in
-            try await WorkAPITests().withAPI(on: group, commandTimeout: .seconds(1)) { client, _ in
+            try await withRoutes(on: group, commandTimeout: .seconds(1)) { client in
                 let (base, items) = try await leasedItems(client)
                 let loop = HeartbeatLoop()
                 async let running: Void = loop.run(client, base: base, items: items)
@@ -126,7 +127,7 @@ struct SentinelFailoverTests {
 
     @Test func withWaitOneNoAcknowledgedHeartbeatIsLost() async throws {
         try await withRedisSentinels { group in
-            try await WorkAPITests().withAPI(on: group, commandTimeout: .seconds(1), waitReplicas: 1) { client, _ in
+            try await withRoutes(on: group, commandTimeout: .seconds(1), waitReplicas: 1) { client in
                 let (base, items) = try await leasedItems(client)
                 let loop = HeartbeatLoop()
                 // Awaited below on every path; the stop flag ends it early when the test throws.

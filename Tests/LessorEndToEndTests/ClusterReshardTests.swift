@@ -4,12 +4,13 @@ import LessorCore
 import LessorRedis
 import RedisServerHarness
 import Synchronization
+import LessorTestSupport
 import Testing
 
 /// Moving a busy environment's hash slot to another node while its workers heartbeat.
 @Suite("Resharding a busy environment on a real Redis Cluster", .timeLimit(.minutes(2)))
 struct ClusterReshardTests {
-    typealias Client = WorkAPITests.Client
+    typealias Client = APIClient
     static let workerID = HTTPField.Name("Worker-ID")!
 
     /// What the heartbeat loops share with the test.
@@ -22,8 +23,8 @@ struct ClusterReshardTests {
 
     @Test func aSlotMigratedMidHeartbeatLoopFailsNoRequestAndLosesNoState() async throws {
         try await withRedisCluster { cluster in
-            try await WorkAPITests().withAPI(on: cluster) { client, _ in
-                let env = try await WorkAPITests().environment(client)
+            try await withRoutes(on: cluster) { client in
+                let env = try await createEnvironment(client)
                 let base = "/api/v1/cloud/environments/\(env)/work"
                 var items: [String] = []
                 for _ in 0..<24 {

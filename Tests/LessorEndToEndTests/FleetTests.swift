@@ -1,9 +1,9 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NIOHTTP1
 import RedisServerHarness
 import Synchronization
+import HTTPTypes
+import LessorTestSupport
 import Testing
 
 /// The fleet as operators run it: redis-server, three `lessor serve` replicas and HAProxy
@@ -11,29 +11,12 @@ import Testing
 /// through HAProxy while one replica is SIGKILLed and restarted.
 @Suite("Fleet behind HAProxy", .timeLimit(.minutes(3)))
 struct FleetTests {
-    static let admin = "fleet-admin-token"
     static let haproxyConfig = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy/haproxy.cfg").path
 
-    struct Reply {
-        let status: Int  // 0: the request failed without a response
-        let json: [String: Any]
-    }
-
-    static func call(_ port: Int, _ method: HTTPMethod, _ path: String, worker: String? = nil, body: String? = nil) async -> Reply {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(admin)")
-        if let worker { request.headers.add(name: "Worker-ID", value: worker) }
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            let bytes = try await response.body.collect(upTo: 1 << 20)
-            let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView), options: [.fragmentsAllowed])) as? [String: Any] ?? [:]
-            return Reply(status: Int(response.status.code), json: json)
-        } catch {
-            return Reply(status: 0, json: [:])
-        }
+    /// A call through HAProxy or to a replica; nil when it failed without an answer.
+    static func call(_ port: Int, _ method: HTTPRequest.Method, _ path: String, worker: String? = nil, body: String? = nil) async -> APIReply? {
+        try? await APIClient(port: port).call(method, path, worker: worker, body: body)
     }
 
     /// How many chains all workers finished so far, shared by their tasks.
@@ -57,9 +40,9 @@ struct FleetTests {
             let balancer = try freeLoopbackPort()
             func startReplica(_ index: Int) throws -> ChildProcess {
                 try ChildProcess(
-                    [ServeProcessTests.binary, "serve"],
+                    [lessorBinary, "serve"],
                     environment: [
-                        "LESSOR_PORT": String(ports[index]), "LESSOR_REDIS_URL": server.url, "LESSOR_ADMIN_TOKEN": Self.admin,
+                        "LESSOR_PORT": String(ports[index]), "LESSOR_REDIS_URL": server.url, "LESSOR_ADMIN_TOKEN": testAdminToken,
                         "LESSOR_DRAIN_DELAY_MS": "0",
                     ],
                     output: server.directory.appendingPathComponent("lessor-\(index).log"))
@@ -78,14 +61,9 @@ struct FleetTests {
                 for replica in replicas { replica.signal(SIGKILL); _ = replica.exitStatus() }
             }
             for port in ports + [balancer] {
-                var ready = false
-                for _ in 0..<300 where !ready {
-                    ready = await Self.call(port, .GET, "/readyz").status == 200
-                    if !ready { try await Task.sleep(for: .milliseconds(50)) }
-                }
-                #expect(ready, "port \(port)")
+                #expect(try await waitUntilReady(port), "port \(port)")
             }
-            let env = try #require(await Self.call(balancer, .POST, "/api/v1/cloud/environments", body: "{}").json["id"] as? String)
+            let env = try #require(await Self.call(balancer, .post, "/api/v1/cloud/environments", body: "{}")?.json["id"] as? String)
             let base = "/api/v1/cloud/environments/\(env)/work"
 
             let clock = ContinuousClock()
@@ -132,7 +110,7 @@ struct FleetTests {
             #expect(failures.allSatisfy { window.contains($0) }, "requests failed outside the kill window")
             // No lease state lost: every item a worker finished is stopped, with the heartbeat it last saw.
             for chain in finished {
-                let item = await Self.call(balancer, .GET, "\(base)/\(chain.work)").json
+                let item = await Self.call(balancer, .get, "\(base)/\(chain.work)")?.json ?? [:]
                 #expect(item["state"] as? String == "stopped", "\(chain.work)")
                 #expect(item["fencing_token"] as? Int == chain.fencingToken)
                 #expect(item["latest_heartbeat_at"] as? String == chain.lastHeartbeat, "\(chain.work)")
@@ -146,31 +124,31 @@ struct FleetTests {
     /// is reconciled from the item, as a careful client would.
     static func run(worker: String, base: String, port: Int, clock: ContinuousClock) async -> Chain? {
         var failures: [ContinuousClock.Instant] = []
-        func attempt(_ method: HTTPMethod, _ path: String, body: String? = nil) async -> Reply {
+        // Gives up (nil) after 20 attempts that failed without an answer or with 502/503.
+        func attempt(_ method: HTTPRequest.Method, _ path: String, body: String? = nil) async -> APIReply? {
             for _ in 0..<20 {
-                let reply = await call(port, method, path, worker: worker, body: body)
-                if reply.status != 0 && reply.status != 502 && reply.status != 503 { return reply }
+                if let reply = await call(port, method, path, worker: worker, body: body), reply.status != 502, reply.status != 503 { return reply }
                 failures.append(clock.now)
                 try? await Task.sleep(for: .milliseconds(100))
             }
-            return Reply(status: 0, json: [:])
+            return nil
         }
-        guard await attempt(.POST, base, body: #"{"metadata":{"worker":"\#(worker)"}}"#).status == 201 else { return nil }
-        let polled = await attempt(.GET, "\(base)/poll?block_ms=500&reclaim_older_than_ms=60000")
-        guard let work = polled.json["id"] as? String else { return nil }
-        let acked = await attempt(.POST, "\(base)/\(work)/ack")
-        guard acked.status == 200, let token = acked.json["fencing_token"] as? Int else { return nil }
+        guard await attempt(.post, base, body: #"{"metadata":{"worker":"\#(worker)"}}"#)?.status == 201 else { return nil }
+        guard let polled = await attempt(.get, "\(base)/poll?block_ms=500&reclaim_older_than_ms=60000"),
+              let work = polled.json["id"] as? String
+        else { return nil }
+        guard let acked = await attempt(.post, "\(base)/\(work)/ack"), acked.status == 200, let token = acked.json["fencing_token"] as? Int else { return nil }
         var chain = Chain(work: work, fencingToken: token, lastHeartbeat: "NO_HEARTBEAT")
         while chain.heartbeats < 6 {
-            let reply = await attempt(.POST, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(chain.lastHeartbeat)")
+            guard let reply = await attempt(.post, "\(base)/\(work)/heartbeat?expected_last_heartbeat=\(chain.lastHeartbeat)") else { return nil }
             if reply.status == 200, let last = reply.json["last_heartbeat"] as? String {
                 if reply.json["fencing_token"] as? Int != token { chain.wrongToken = true }
                 chain.lastHeartbeat = last
                 chain.heartbeats += 1
             } else if reply.status == 412 {
                 // An earlier attempt may have landed before its connection died: read the truth.
-                let item = await attempt(.GET, "\(base)/\(work)")
-                guard item.json["worker_id"] as? String == worker, let last = item.json["latest_heartbeat_at"] as? String else {
+                let item = await attempt(.get, "\(base)/\(work)")?.json ?? [:]
+                guard item["worker_id"] as? String == worker, let last = item["latest_heartbeat_at"] as? String else {
                     chain.wrongToken = true
                     break
                 }
@@ -179,8 +157,7 @@ struct FleetTests {
                 return nil
             }
         }
-        let stopped = await attempt(.POST, "\(base)/\(work)/stop", body: #"{"force":true}"#)
-        guard stopped.status == 200 else { return nil }
+        guard await attempt(.post, "\(base)/\(work)/stop", body: #"{"force":true}"#)?.status == 200 else { return nil }
         chain.failures = failures
         return chain
     }

@@ -2,6 +2,7 @@ import Foundation
 import LessorCore
 import LessorRedis
 import RedisServerHarness
+import LessorTestSupport
 import Testing
 
 /// The SRE commands of the real `lessor` binary against a real redis-server.
@@ -11,7 +12,7 @@ struct CLITests {
     func lessor(_ arguments: [String], _ server: any RedisDeployment) async throws -> (Int32?, String) {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-cli-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: output) }
-        let process = try ChildProcess([ServeProcessTests.binary] + arguments, environment: server.lessorSettings, output: output)
+        let process = try ChildProcess([lessorBinary] + arguments, environment: server.lessorSettings, output: output)
         let status = try await offCooperativePool { process.waitForExit(within: 20) }
         return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
