@@ -24,6 +24,9 @@ public struct AccessMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
             status = Int(response.status.code)
+        } catch let error as any FamilyError {
+            record(request, context, status: Int(error.status.code), since: started)
+            throw error
         } catch {
             // Only what no route answered (an unmatched path) gets here: the default envelope.
             let unanswered = WorkAPIError(error, logger: context.logger)

@@ -34,12 +34,18 @@ public enum RequestError: Error, Sendable, Equatable {
 }
 
 /// An API family's error type: built from any error in one place per family, rendered in the
-/// family's own format (with the request's id where the format has one).
-protocol FamilyError: Error, Sendable {
-    /// The error's HTTP status.
-    var status: HTTPResponse.Status { get }
+/// family's own format (with the request's id where the format has one). Its family's
+/// ``FamilyErrorMiddleware`` renders it; as an `HTTPResponseError` it renders itself too,
+/// should it ever escape that middleware.
+protocol FamilyError: HTTPResponseError, Sendable {
     /// The family's error for anything a route threw, logging what the client must not see.
     init(_ error: any Error, logger: Logger)
     /// The response, with the request id of the request it answers.
     func response(requestID: String) -> Response
+}
+
+extension FamilyError {
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        response(requestID: (context as? LessorRequestContext)?.requestID ?? RequestIDMiddleware.requestID(from: request.headers[.requestID]))
+    }
 }

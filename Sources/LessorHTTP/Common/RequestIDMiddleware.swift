@@ -17,6 +17,8 @@ public struct RequestIDMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let error as any FamilyError {
+            response = error.response(requestID: requestID)
         } catch {
             response = WorkAPIError(error, logger: context.logger).response(requestID: requestID)
         }

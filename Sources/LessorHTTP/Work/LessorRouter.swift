@@ -24,9 +24,13 @@ public struct LessorRouter: HTTPResponderBuilder {
         heartbeat: @escaping @Sendable (Request, LessorRequestContext) async throws -> HeartbeatResponse
     ) {
         self.router = router
+        // The router's middleware, then the work family's, as the route in WorkController.endpoints has.
+        let family = FamilyErrorMiddleware<WorkAPIError>()
         self.heartbeat = router.middlewares.constructResponder(
             finalResponder: CallbackResponder { request, context in
-                try await heartbeat(request, context).response(from: request, context: context)
+                try await family.handle(request, context: context) { request, context in
+                    try await heartbeat(request, context).response(from: request, context: context)
+                }
             })
     }
 

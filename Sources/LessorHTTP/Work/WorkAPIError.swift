@@ -11,16 +11,16 @@ import NIOCore
 /// status, a stable `error.type`, a message and, when one parameter is at fault, its name,
 /// rendered in Qoder's envelope. Every error any of its routes throws becomes one of these
 /// here, and only here.
-public struct WorkAPIError: FamilyError, Equatable {
-    public var status: HTTPResponse.Status
+struct WorkAPIError: FamilyError, Equatable {
+    var status: HTTPResponse.Status
     /// The envelope's `error.type`, e.g. `invalid_request_error`.
-    public var type: String
-    public var message: String
-    public var param: String?
+    var type: String
+    var message: String
+    var param: String?
     /// Extra headers, e.g. `Retry-After` on 503.
-    public var headers: HTTPFields = [:]
+    var headers: HTTPFields = [:]
 
-    public init(_ status: HTTPResponse.Status, _ type: String, _ message: String, param: String? = nil) {
+    init(_ status: HTTPResponse.Status, _ type: String, _ message: String, param: String? = nil) {
         self.status = status
         self.type = type
         self.message = message

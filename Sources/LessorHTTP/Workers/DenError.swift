@@ -9,14 +9,14 @@ import NIOCore
 /// The one error type of OpenWork Den's `/v1/workers` routes, in Den's format:
 /// `{"error": "<code>"}`, with every fault and its path in `details` for a 400. Every error
 /// those routes throw becomes one of these here, and only here.
-public struct DenError: FamilyError, Equatable {
-    public var status: HTTPResponse.Status
+struct DenError: FamilyError, Equatable {
+    var status: HTTPResponse.Status
     /// Den's `error`, e.g. `worker_not_found`.
-    public var code: String
+    var code: String
     /// The faults of a 400.
-    public var details: [RequestError.Issue] = []
+    var details: [RequestError.Issue] = []
     /// Extra headers, e.g. `Retry-After` on 503.
-    public var headers: HTTPFields = [:]
+    var headers: HTTPFields = [:]
 
     init(_ status: HTTPResponse.Status, _ code: String, details: [RequestError.Issue] = []) {
         self.status = status
