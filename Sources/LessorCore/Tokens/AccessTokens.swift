@@ -78,8 +78,7 @@ public struct AccessTokens: Sendable {
     /// Creates a token.
     /// - Returns: The record and the secret, which is shown once and never stored.
     public func create(name: String, environmentIDs: [String]?, lifetime: Duration?) async throws(StoreError) -> (AccessToken, String) {
-        var random = SystemRandomNumberGenerator()
-        let secret = "lsr_" + hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &random) })
+        let secret = randomSecret(prefix: "lsr_")
         let token = try await functions.call(TokenCreate(
             id: ids.next(.token), digest: Self.digest(of: secret), name: name, environmentIDs: environmentIDs, lifetime: lifetime))
         return (token, secret)

@@ -137,8 +137,7 @@ public struct Workers: Sendable {
     /// - Returns: The worker and its activity token, shown once and stored only as a digest.
     public func create(name: String, description: String?) async throws(StoreError) -> (Worker, String) {
         let id = WorkerID.next(ids)
-        var random = SystemRandomNumberGenerator()
-        let secret = "wat_" + hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &random) })
+        let secret = randomSecret(prefix: "wat_")
         do {
             try await redis.send(RedisCommand("SADD", key: keys.workers, id))
         } catch {
