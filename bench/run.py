@@ -279,12 +279,15 @@ def heartbeat_run(lessor, env, items_file, connections=64, port=None, pids=None)
     redis_cpu = lessor.redis.cpu_seconds() - redis_cpu
     after = lessor.redis.commandstats()
     good = result["requests"] - result["errors"]
-    # Round trips Lessor sent: every one is an FCALL (the reaper's sweeps included, which is
-    # why the figure sits a little above 1). commandstats also counts each command a function
+    # Round trips Lessor sent: every one is an FCALL (EVALSHA for releases before the Functions
+    # library, which bench/ab.py may compare against), the reaper's sweeps included, which is
+    # why the figure sits a little above 1. commandstats also counts each command a function
     # runs inside, so the other rows are not round trips.
-    result["redis_calls"] = (after["fcall"][0] - before.get("fcall", (0, 0))[0]) / max(good, 1)
-    result["redis_inner_commands"] = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after if c != "fcall") / max(good, 1)
-    result["redis_script_us"] = (after["fcall"][1] - before.get("fcall", (0, 0))[1]) / max(good, 1)
+    calls = ("fcall", "evalsha")
+    delta = lambda field: sum(after.get(c, (0, 0))[field] - before.get(c, (0, 0))[field] for c in calls)
+    result["redis_calls"] = delta(0) / max(good, 1)
+    result["redis_inner_commands"] = sum(after[c][0] - before.get(c, (0, 0))[0] for c in after if c not in calls) / max(good, 1)
+    result["redis_script_us"] = delta(1) / max(good, 1)
     result["redis_cpu_us"] = redis_cpu / max(good, 1) * 1e6
     if result["errors"]:
         # A failed run must say why: the answers' statuses and what the replicas logged.

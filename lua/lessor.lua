@@ -3,8 +3,9 @@
 -- one function, run atomically on Redis's clock; helpers are local functions of the library.
 --
 -- Loading: Lessor loads this file byte for byte (`FUNCTION LOAD REPLACE`) on every primary
--- at start and whenever a node answers "Function not found"; `lessor scripts show` prints it
--- and `FUNCTION LIST LIBRARYNAME lessor_v1 WITHCODE` shows what a server runs. By hand:
+-- that lacks it or holds other code when /readyz is asked, and on a node that answers
+-- "Function not found"; `lessor scripts show` prints it and `FUNCTION LIST LIBRARYNAME
+-- lessor_v1 WITHCODE` shows what a server runs. By hand:
 --   redis-cli -x FUNCTION LOAD REPLACE < lua/lessor.lua
 -- The version is in the library and every function name: a release that changes what a
 -- function means ships lessor_v2, so replicas of the old release keep calling lessor_v1_*

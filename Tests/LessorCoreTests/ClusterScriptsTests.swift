@@ -40,6 +40,9 @@ struct ClusterScriptsTests {
                 environmentID: environment, workID: work, workerID: nil, expected: nil, ttl: .seconds(60)).keys(keys)
                 + keys.environmentArguments(environment).map { $0 + work } + [keys.slotGuard(for: keys.environment(environment))!]
             #expect(Set(workKeys.map(HashSlot.of)).count == 1, "\(workKeys)")
+            #expect(keys.heartbeatKeys(environment, work) == [
+                keys.environment(environment), keys.item(environment, work), keys.lease(environment, work), keys.deadlines(environment),
+            ])
             let worker = WorkerID.next(ids)
             #expect(HashSlot.of(keys.worker(worker)) == HashSlot.of(keys.presence(worker)))
             #expect(HashSlot.of(keys.tokenRecord(digest: AccessTokens.digest(of: "s"))) == HashSlot.of(keys.tokenID(ids.next(.token))))

@@ -10,6 +10,10 @@ public protocol LessorCall: Sendable {
     /// The function's name without the library prefix, e.g. `work_heartbeat`.
     static var function: String { get }
 
+    /// The function's full name, `lessor_v1_work_heartbeat`; a call on the hot path keeps it
+    /// in a `static let` instead of joining it on every call.
+    static var functionName: String { get }
+
     /// Every key known before the call, in the order the function's header lists them.
     /// - Parameter keys: Where the names come from.
     func keys(_ keys: KeySpace) -> [String]
@@ -21,6 +25,10 @@ public protocol LessorCall: Sendable {
     /// Reads a reply whose status was `ok` or `empty`; refusals never get here.
     /// - Throws: `unexpectedReply` when the reply does not have the function's documented shape.
     func response(_ reply: FunctionReply) throws(RedisError) -> Response
+}
+
+extension LessorCall {
+    public static var functionName: String { LessorLibrary.functionName(function) }
 }
 
 /// A reply that is not a refusal: its status and the values after it.
@@ -128,7 +136,7 @@ public struct LessorFunctions: Sendable {
         let reply: RESPValue
         do {
             reply = try await redis.call(
-                LessorLibrary.functionName(Call.function), in: LessorLibrary.embedded, keys: callKeys, arguments: call.arguments(keys), wait: wait)
+                Call.functionName, in: LessorLibrary.embedded, keys: callKeys, arguments: call.arguments(keys), wait: wait)
         } catch {
             throw .redis(error)
         }

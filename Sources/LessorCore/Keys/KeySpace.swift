@@ -36,6 +36,13 @@ public struct KeySpace: Sendable, Equatable {
     /// `<ns>:{env_X}:deadlines`, leased items by lease deadline in ms (a lower bound).
     public func deadlines(_ environmentID: String) -> String { environmentPrefix(environmentID) + "deadlines" }
 
+    /// The four keys `work_heartbeat` declares: the environment, the item, its lease and the
+    /// deadlines index (the environment's prefix built once: this runs on every heartbeat).
+    public func heartbeatKeys(_ environmentID: String, _ workID: String) -> [String] {
+        let prefix = environmentPrefix(environmentID)
+        return [prefix + "env", prefix + "work:" + workID, prefix + "lease:" + workID, prefix + "deadlines"]
+    }
+
     /// `<ns>:{env_X}:wakeup`, the Pub/Sub channel told of every newly pollable item.
     public func wakeup(_ environmentID: String) -> String { environmentPrefix(environmentID) + "wakeup" }
 

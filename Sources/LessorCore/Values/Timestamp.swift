@@ -16,12 +16,35 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public var description: String { rfc3339 }
 
-    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Written into one 27-byte string, not interpolated: every
+    /// heartbeat's answer carries one.
     public var rfc3339: String {
         let (days, micros) = microseconds.floorDivided(by: 86_400_000_000)
         let (year, month, day) = civilDate(daysSinceEpoch: days)
         let seconds = micros / 1_000_000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)).\(pad(micros % 1_000_000, 6))Z"
+        guard (0...9999).contains(year) else {
+            return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)).\(pad(micros % 1_000_000, 6))Z"
+        }
+        return String(unsafeUninitializedCapacity: 27) { bytes in
+            var index = 0
+            func digits(_ value: Int64, _ width: Int, then separator: UInt8) {
+                var value = value
+                for offset in stride(from: width - 1, through: 0, by: -1) {
+                    bytes[index + offset] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                bytes[index + width] = separator
+                index += width + 1
+            }
+            digits(year, 4, then: UInt8(ascii: "-"))
+            digits(month, 2, then: UInt8(ascii: "-"))
+            digits(day, 2, then: UInt8(ascii: "T"))
+            digits(seconds / 3600, 2, then: UInt8(ascii: ":"))
+            digits(seconds / 60 % 60, 2, then: UInt8(ascii: ":"))
+            digits(seconds % 60, 2, then: UInt8(ascii: "."))
+            digits(micros % 1_000_000, 6, then: UInt8(ascii: "Z"))
+            return index
+        }
     }
 
     /// Parses the RFC 3339 `date-time` production: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.

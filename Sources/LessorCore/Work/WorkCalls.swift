@@ -121,6 +121,7 @@ public struct HeartbeatResult: Sendable, Equatable {
 /// The hot path: it declares only the four keys it may touch.
 public struct WorkHeartbeat: LessorCall {
     public static let function = "work_heartbeat"
+    public static let functionName = LessorLibrary.functionName(function)
     public var environmentID: String
     public var workID: String
     /// When given, the item must be held under it.
@@ -138,7 +139,7 @@ public struct WorkHeartbeat: LessorCall {
     }
 
     public func keys(_ keys: KeySpace) -> [String] {
-        [keys.environment(environmentID), keys.item(environmentID, workID), keys.lease(environmentID, workID), keys.deadlines(environmentID)]
+        keys.heartbeatKeys(environmentID, workID)
     }
 
     public func arguments(_ keys: KeySpace) -> [any RedisArgumentConvertible] {
