@@ -112,7 +112,7 @@ public struct LessorFunctions: Sendable {
     public let keys: KeySpace
     /// When set, every call is acknowledged only once that many replicas have it.
     public let wait: ReplicationWait?
-    private let guardsSlots: Bool
+    @usableFromInline let guardsSlots: Bool
 
     /// Creates the runner.
     /// - Parameters:
@@ -127,9 +127,13 @@ public struct LessorFunctions: Sendable {
     }
 
     /// Runs one call.
+    ///
+    /// Inlinable so that callers in other modules (the routes) get a copy specialized for
+    /// their call type instead of the generic one: the heartbeat runs through here.
     /// - Returns: The call's response.
     /// - Throws: ``StoreError/refused(_:)`` for an expected refusal, ``StoreError/redis(_:)``
     ///   for Redis trouble or a reply of another shape (`unexpectedReply`).
+    @inlinable
     public func call<Call: LessorCall>(_ call: Call) async throws(StoreError) -> Call.Response {
         var callKeys = call.keys(keys)
         if guardsSlots, let first = callKeys.first, let guardKey = keys.slotGuard(for: first) { callKeys.append(guardKey) }
@@ -149,6 +153,7 @@ public struct LessorFunctions: Sendable {
     }
 
     /// The status word, decoded once: refusals are thrown, `ok` and `empty` returned.
+    @usableFromInline
     static func decode(_ reply: RESPValue) throws(StoreError) -> FunctionReply {
         guard case .array(let values) = reply, let first = values.first, let status = try? String(fromRESP: first) else {
             throw .redis(RedisError(.unexpectedReply, "a lessor function replied \(reply)"))
