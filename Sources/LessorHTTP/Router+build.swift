@@ -44,7 +44,9 @@ public func buildRouter(
     router.addRoutes(MetricsController(registry: metrics).endpoints)
     router.addRoutes(OpenAPIController().endpoints)
     router.addRoutes(HealthController(redis: functions.redis, library: LessorLibrary.embedded, drain: drain).endpoints)
-    router.addRoutes(AdminController(environments: Environments(functions: functions), tokens: tokens, authenticator: authenticator, ids: ids).endpoints)
+    let environments = Environments(functions: functions)
+    router.addRoutes(TokenController(environments: environments, tokens: tokens, authenticator: authenticator).endpoints)
+    router.addRoutes(EnvironmentController(environments: environments, authenticator: authenticator, ids: ids).endpoints)
     let workController = WorkController(
         functions: functions, authenticator: authenticator, ids: ids, wakeups: wakeups, defaultTTL: settings.defaultLeaseTTL)
     router.addRoutes(workController.endpoints)
