@@ -4,26 +4,16 @@ import LessorRedis
 
 /// Lessor's own environment routes (`/api/v1/cloud/environments`): creating is admin only,
 /// reading is open to a token for the environment; in the `/api/v1` family's envelope.
-public struct EnvironmentController: Sendable {
-    public typealias Context = LessorRequestContext
+struct EnvironmentController: Sendable {
+    typealias Context = LessorRequestContext
 
     let environments: Environments
     let authenticator: TokenAuthenticator
+    /// Where new environment ids come from.
     let ids: IdentifierGenerator
 
-    /// Creates the controller.
-    /// - Parameters:
-    ///   - environments: The environment store.
-    ///   - authenticator: Who is calling.
-    ///   - ids: Where new environment ids come from.
-    public init(environments: Environments, authenticator: TokenAuthenticator, ids: IdentifierGenerator) {
-        self.environments = environments
-        self.authenticator = authenticator
-        self.ids = ids
-    }
-
     /// The environment routes, with the `/api/v1` family's error middleware.
-    public var endpoints: RouteCollection<Context> {
+    var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
         routes.post("api/v1/cloud/environments", use: createEnvironment)

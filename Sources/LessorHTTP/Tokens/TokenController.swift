@@ -4,26 +4,16 @@ import LessorRedis
 
 /// Lessor's own personal access token routes (`/api/v1/tokens`, admin token only), in the
 /// `/api/v1` family's envelope.
-public struct TokenController: Sendable {
-    public typealias Context = LessorRequestContext
+struct TokenController: Sendable {
+    typealias Context = LessorRequestContext
 
+    /// Where the environments a token names are checked.
     let environments: Environments
     let tokens: AccessTokens
     let authenticator: TokenAuthenticator
 
-    /// Creates the controller.
-    /// - Parameters:
-    ///   - environments: Where the environments a token names are checked.
-    ///   - tokens: The token store.
-    ///   - authenticator: Who is calling.
-    public init(environments: Environments, tokens: AccessTokens, authenticator: TokenAuthenticator) {
-        self.environments = environments
-        self.tokens = tokens
-        self.authenticator = authenticator
-    }
-
     /// The token routes, with the `/api/v1` family's error middleware.
-    public var endpoints: RouteCollection<Context> {
+    var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
         routes.post("api/v1/tokens", use: createToken)

@@ -7,37 +7,26 @@ import Metrics
 
 /// The self-hosted work API of the Qoder/Anthropic family. Check order, first failure wins: 401 → 400 (parameters, body) →
 /// 403 → 404 environment → 400 not self-hosted → 404 work item → 409 → 412.
-public struct WorkController: Sendable {
-    public typealias Context = LessorRequestContext
+struct WorkController: Sendable {
+    typealias Context = LessorRequestContext
 
     let functions: LessorFunctions
     let authenticator: TokenAuthenticator
     let ids: IdentifierGenerator
     let wakeups: PollWakeups
+    /// The lease an ack grants and a heartbeat without `desired_ttl_seconds` renews.
     let defaultTTL: Duration
     /// `lessor_leases_granted_total`: acks that granted (or confirmed) a lease.
-    private let leasesGranted = Counter(label: "lessor_leases_granted_total")
+    let leasesGranted = Counter(label: "lessor_leases_granted_total")
     /// `lessor_leases_extended_total`: heartbeats that found the lease live.
-    private let leasesExtended = Counter(label: "lessor_leases_extended_total")
+    let leasesExtended = Counter(label: "lessor_leases_extended_total")
     /// `lessor_leases_lapsed_total`: heartbeats that found the lease lapsed and re-established it.
-    private let leasesLapsed = Counter(label: "lessor_leases_lapsed_total")
+    let leasesLapsed = Counter(label: "lessor_leases_lapsed_total")
     /// `lessor_long_polls_waiting`: long polls of this node waiting for work now.
-    private let longPollsWaiting = Gauge(label: "lessor_long_polls_waiting")
-
-    /// Creates the controller.
-    public init(
-        functions: LessorFunctions, authenticator: TokenAuthenticator, ids: IdentifierGenerator,
-        wakeups: PollWakeups, defaultTTL: Duration
-    ) {
-        self.functions = functions
-        self.authenticator = authenticator
-        self.ids = ids
-        self.wakeups = wakeups
-        self.defaultTTL = defaultTTL
-    }
+    let longPollsWaiting = Gauge(label: "lessor_long_polls_waiting")
 
     /// Every route of the work API, with the family's error middleware.
-    public var endpoints: RouteCollection<Context> {
+    var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
         let items = routes.group("api/v1/cloud/environments/:environment_id/work")

@@ -6,27 +6,21 @@ import LessorRedis
 /// OpenWork "Den" workers: the registry (admin) and the activity heartbeat, with Den's own
 /// error bodies. On the heartbeat the check order is 404 (id invalid or unknown) → 401 (not
 /// that worker's token) → 400 (body), as Den does.
-public struct WorkerController: Sendable {
-    public typealias Context = LessorRequestContext
+struct WorkerController: Sendable {
+    typealias Context = LessorRequestContext
 
     /// The largest `openSessionCount` (JavaScript's `Number.MAX_SAFE_INTEGER`).
     static let maximumSessionCount: Double = 9_007_199_254_740_991
 
     let workers: Workers
-    let functions: LessorFunctions
     let authenticator: TokenAuthenticator
+    /// A worker's presence lease, renewed by each activity heartbeat.
     let presenceTTL: Duration
 
-    /// Creates the controller.
-    public init(workers: Workers, authenticator: TokenAuthenticator, presenceTTL: Duration) {
-        self.workers = workers
-        self.functions = workers.functions
-        self.authenticator = authenticator
-        self.presenceTTL = presenceTTL
-    }
+    private var functions: LessorFunctions { workers.functions }
 
     /// The Den routes, with Den's error middleware.
-    public var endpoints: RouteCollection<Context> {
+    var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         routes.add(middleware: FamilyErrorMiddleware<DenError>())
         routes.post("v1/workers", use: create)
