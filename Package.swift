@@ -112,7 +112,7 @@ let package = Package(
         ),
         .target(
             name: "RedisServerHarness",
-            dependencies: ["LessorRedis"],
+            dependencies: ["LessorRedis", .product(name: "Logging", package: "swift-log")],
             path: "Tests/RedisServerHarness",
             swiftSettings: swiftSettings
         ),

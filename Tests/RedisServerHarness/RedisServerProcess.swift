@@ -188,6 +188,7 @@ public func withRedisServer<T>(
 func using<Resource, T>(
     _ resource: Resource, removedBy remove: (Resource) async -> Void, _ body: (Resource) async throws -> T
 ) async throws -> T {
+    configureTestLogging()
     do {
         let result = try await body(resource)
         await remove(resource)
