@@ -15,10 +15,6 @@ import Testing
 struct DenWorkerTests {
     typealias Client = APIClient
 
-    func withAPI(_ backend: RedisBackend = .standalone, _ body: @escaping @Sendable (Client, any RedisDeployment) async throws -> Void) async throws {
-        try await withRoutes(backend, body)
-    }
-
     /// Registers a worker; returns its id and activity token.
     func register(_ client: Client, name: String = "laptop-7") async throws -> (String, String) {
         let reply = try await client.call(.post, "/v1/workers", body: #"{"name":"\#(name)","description":"dev box"}"#)
@@ -37,7 +33,7 @@ struct DenWorkerTests {
     }
 
     @Test(arguments: RedisBackend.allCases) func registryAndTheSeedExample(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, server in
+        try await withRoutes(backend) { client, server in
             let (id, token) = try await register(client)
             #expect(WorkerID.isValid(id), "\(id)")
             var reply = try await client.call(.get, "/v1/workers/\(id)")
@@ -72,7 +68,7 @@ struct DenWorkerTests {
     }
 
     @Test(arguments: RedisBackend.allCases) func checkOrderAndAuthentication(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
+        try await withRoutes(backend) { client, _ in
             let (id, token) = try await register(client)
             let (_, otherToken) = try await register(client, name: "other")
             let unknown = "wrk_01h455vb4pex5vsknk084sn02q"
@@ -114,7 +110,7 @@ struct DenWorkerTests {
         (#"{"isActiveRecently":true,"lastActivityAt":5}"#, "lastActivityAt", "Expected string"),
     ])
     func bodyFaultsNameTheirPath(body: String, path: String, message: String) async throws {
-        try await withAPI { client, _ in
+        try await withRoutes(.standalone) { client, _ in
             let (id, token) = try await register(client)
             let reply = try await beat(client, id, token: token, body)
             #expect(reply.status == .badRequest)
@@ -127,7 +123,7 @@ struct DenWorkerTests {
 
     @Test(arguments: ["2024-02-29T00:00Z", "2000-02-29T12:30:59Z", "2026-07-01T08:15:06.1Z", "2026-07-01T08:15:06.123456789Z"])
     func acceptedTimestamps(sentAt: String) async throws {
-        try await withAPI { client, _ in
+        try await withRoutes(.standalone) { client, _ in
             let (id, token) = try await register(client)
             let reply = try await beat(client, id, token: token, #"{"isActiveRecently":true,"sentAt":"\#(sentAt)","lastActivityAt":"\#(sentAt)"}"#)
             #expect(reply.status == .ok, "\(sentAt): \(reply.raw)")
@@ -135,7 +131,7 @@ struct DenWorkerTests {
     }
 
     @Test(arguments: RedisBackend.allCases) func anOvertakenHeartbeatNeverUndoesANewerOneAndTheFutureIsClamped(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
+        try await withRoutes(backend) { client, _ in
             let (id, token) = try await register(client)
             let newer = try await beat(client, id, token: token, #"{"isActiveRecently":true,"openSessionCount":5,"sentAt":"2026-01-01T00:00:10Z"}"#)
             #expect(newer["lastHeartbeatAt"] as? String == "2026-01-01T00:00:10.000000Z")

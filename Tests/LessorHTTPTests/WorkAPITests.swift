@@ -16,20 +16,8 @@ import Testing
 struct WorkAPITests {
     static let admin = testAdminToken
 
-    func withAPI(_ backend: RedisBackend, _ body: @escaping @Sendable (APIClient, any RedisDeployment) async throws -> Void) async throws {
-        try await withRoutes(backend, body)
-    }
-
-    func withAPI(_ body: @escaping @Sendable (APIClient, RedisServerProcess) async throws -> Void) async throws {
-        try await withRoutesOnOneServer(body)
-    }
-
-    func environment(_ client: APIClient, type: String = "self_hosted") async throws -> String {
-        try await createEnvironment(client, type: type)
-    }
-
     @Test(arguments: RedisBackend.allCases) func authenticationAndPermission(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
+        try await withRoutes(backend) { client, _ in
             var reply = try await client.call(.get, "/api/v1/cloud/environments/env_00000000000000000000000000000000", token: nil)
             #expect(reply.status == .unauthorized)
             #expect(reply["type"] as? String == "error")
@@ -37,8 +25,8 @@ struct WorkAPITests {
             #expect(reply["request_id"] as? String != nil)
             reply = try await client.call(.get, "/api/v1/cloud/environments/env_00000000000000000000000000000000", token: "nope")
             #expect(reply.status == .unauthorized)
-            let env = try await environment(client)
-            let other = try await environment(client)
+            let env = try await createEnvironment(client)
+            let other = try await createEnvironment(client)
             let created = try await client.call(.post, "/api/v1/tokens", body: #"{"name":"ci","environment_ids":["\#(env)"]}"#)
             #expect(created.status == .created)
             #expect(created["type"] as? String == "token")
@@ -65,8 +53,8 @@ struct WorkAPITests {
     }
 
     @Test(arguments: RedisBackend.allCases) func theSeedFlowAndItsErrors(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, server in
-            let env = try await environment(client)
+        try await withRoutes(backend) { client, server in
+            let env = try await createEnvironment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let enqueued = try await client.call(.post, base, body: #"{"metadata":{"team":"infra"}}"#)
             #expect(enqueued.status == .created)
@@ -140,8 +128,8 @@ struct WorkAPITests {
     }
 
     @Test(arguments: RedisBackend.allCases) func cloudEnvironmentsRefuseTheWorkAPI(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
-            let env = try await environment(client, type: "cloud")
+        try await withRoutes(backend) { client, _ in
+            let env = try await createEnvironment(client, type: "cloud")
             let reply = try await client.call(.post, "/api/v1/cloud/environments/\(env)/work", body: "{}")
             #expect(reply.status == .badRequest)
             #expect(reply.error["type"] as? String == "invalid_request_error")
@@ -149,8 +137,8 @@ struct WorkAPITests {
     }
 
     @Test(arguments: RedisBackend.allCases) func bodiesParametersAndLimits(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
-            let env = try await environment(client)
+        try await withRoutes(backend) { client, _ in
+            let env = try await createEnvironment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             var reply = try await client.call(.post, base, body: String(repeating: " ", count: 64 * 1024 + 1))
             #expect(reply.status == .contentTooLarge)
@@ -176,8 +164,8 @@ struct WorkAPITests {
     }
 
     @Test(arguments: RedisBackend.allCases) func listingAndStats(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
-            let env = try await environment(client)
+        try await withRoutes(backend) { client, _ in
+            let env = try await createEnvironment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             var ids: [String] = []
             for _ in 0..<5 { ids.append(try #require(try await client.call(.post, base, body: "{}")["id"] as? String)) }
@@ -211,9 +199,9 @@ struct WorkAPITests {
     }
 
     @Test(arguments: RedisBackend.allCases) func checkOrderFirstFailureWins(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
-            let env = try await environment(client)
-            let other = try await environment(client)
+        try await withRoutes(backend) { client, _ in
+            let env = try await createEnvironment(client)
+            let other = try await createEnvironment(client)
             let pat = try #require(try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["\#(other)"]}"#)["token"] as? String)
             let base = "/api/v1/cloud/environments/\(env)/work"
             // 401 before 400: no token and a bad parameter.
@@ -226,7 +214,7 @@ struct WorkAPITests {
             var reply = try await client.call(.post, "/api/v1/cloud/environments/env_00000000000000000000000000000000/work/work_x/heartbeat")
             #expect(reply.status == .notFound)
             #expect((reply.error["message"] as? String)?.contains("environment") == true)
-            let cloud = try await environment(client, type: "cloud")
+            let cloud = try await createEnvironment(client, type: "cloud")
             reply = try await client.call(.post, "/api/v1/cloud/environments/\(cloud)/work/work_x/heartbeat")
             #expect(reply.status == .badRequest)
             reply = try await client.call(.post, "\(base)/work_x/heartbeat")
@@ -236,8 +224,8 @@ struct WorkAPITests {
     }
 
     @Test(arguments: RedisBackend.allCases) func anExpiredTokenIsRefused(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, _ in
-            let env = try await environment(client)
+        try await withRoutes(backend) { client, _ in
+            let env = try await createEnvironment(client)
             let created = try await client.call(.post, "/api/v1/tokens", body: #"{"name":"short","expires_in_seconds":1}"#)
             #expect(created["expires_at"] as? String != nil)
             #expect(created["environment_ids"] is NSNull)
@@ -251,8 +239,8 @@ struct WorkAPITests {
     }
 
     @Test func redisAwayIsA503WithinFiveSecondsAndServiceResumes() async throws {
-        try await withAPI { client, server in
-            let env = try await environment(client)
+        try await withRoutesOnOneServer { client, server in
+            let env = try await createEnvironment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             await server.stop()
             let clock = ContinuousClock()
@@ -273,8 +261,8 @@ struct WorkAPITests {
     }
 
     @Test(arguments: RedisBackend.allCases) func theReadmeRecipesWork(_ backend: RedisBackend) async throws {
-        try await withAPI(backend) { client, server in
-            let env = try await environment(client)
+        try await withRoutes(backend) { client, server in
+            let env = try await createEnvironment(client)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let work = try #require(try await client.call(.post, base, body: "{}")["id"] as? String)
             _ = try await client.call(.post, base, body: "{}")
@@ -301,8 +289,8 @@ struct WorkAPITests {
     }
 
     @Test func aSteadyHeartbeatIsOneRedisRoundTrip() async throws {
-        try await withAPI { client, server in
-            let env = try await environment(client)
+        try await withRoutesOnOneServer { client, server in
+            let env = try await createEnvironment(client)
             let pat = try #require(try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["\#(env)"]}"#)["token"] as? String)
             let base = "/api/v1/cloud/environments/\(env)/work"
             let work = try #require(try await client.call(.post, base, token: pat, body: "{}")["id"] as? String)

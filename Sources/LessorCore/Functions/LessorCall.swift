@@ -46,6 +46,14 @@ public struct FunctionReply: Sendable {
         return try Value(fromRESP: values[index])
     }
 
+    /// The value at `offset` after the status as a timestamp the library wrote; nil when null.
+    /// - Throws: `unexpectedReply` when it is missing or not RFC 3339 text.
+    public func timestamp(_ offset: Int) throws(RedisError) -> Timestamp? {
+        guard let text = try value(offset, as: String?.self) else { return nil }
+        guard let instant = Timestamp(rfc3339: text) else { throw RedisError(.unexpectedReply, "a reply's value \(offset) is not a timestamp") }
+        return instant
+    }
+
     /// The values after the status as a hash (`field, value, ...`).
     /// - Throws: `unexpectedReply` when they are not all strings.
     public func hash() throws(RedisError) -> [String: String] {

@@ -153,7 +153,7 @@ public struct WorkHeartbeat: LessorCall {
     }
 
     public func response(_ reply: FunctionReply) throws(RedisError) -> HeartbeatResult {
-        guard reply.values.count == 5, let last = Timestamp(rfc3339: try reply.value(0, as: String.self)),
+        guard reply.values.count == 5, let last = try reply.timestamp(0),
               let state = WorkState(rawValue: try reply.value(2, as: String.self))
         else { throw RedisError(.unexpectedReply, "work_heartbeat replied \(reply.values)") }
         return HeartbeatResult(
@@ -288,15 +288,8 @@ public struct WorkStats: EnvironmentCall {
 
     public func response(_ reply: FunctionReply) throws(RedisError) -> WorkQueueStats {
         guard reply.values.count == 4 else { throw RedisError(.unexpectedReply, "work_stats replied \(reply.values)") }
-        var oldest: Timestamp?
-        if case .bulkString(let bytes) = reply.values[reply.values.startIndex + 2] {
-            guard let instant = Timestamp(rfc3339: String(decoding: bytes, as: UTF8.self)) else {
-                throw RedisError(.unexpectedReply, "work_stats replied an oldest_queued_at that is not a timestamp")
-            }
-            oldest = instant
-        }
         return WorkQueueStats(
-            depth: try reply.value(0), pending: try reply.value(1), oldestQueuedAt: oldest, workersPolling: try reply.value(3))
+            depth: try reply.value(0), pending: try reply.value(1), oldestQueuedAt: try reply.timestamp(2), workersPolling: try reply.value(3))
     }
 }
 

@@ -108,14 +108,10 @@ public struct WorkerHeartbeat: LessorCall {
     }
 
     public func response(_ reply: FunctionReply) throws(RedisError) -> ActivityHeartbeatResult {
-        guard reply.values.count == 2, let last = Timestamp(rfc3339: try reply.value(0, as: String.self)) else {
+        guard reply.values.count == 2, let last = try reply.timestamp(0) else {
             throw RedisError(.unexpectedReply, "worker_heartbeat replied \(reply.values)")
         }
-        let active = try reply.value(1, as: String?.self)
-        guard active == nil || active.flatMap({ Timestamp(rfc3339: $0) }) != nil else {
-            throw RedisError(.unexpectedReply, "worker_heartbeat replied a lastActiveAt that is not a timestamp")
-        }
-        return ActivityHeartbeatResult(lastHeartbeatAt: last, lastActiveAt: active.flatMap { Timestamp(rfc3339: $0) })
+        return ActivityHeartbeatResult(lastHeartbeatAt: last, lastActiveAt: try reply.timestamp(1))
     }
 }
 
