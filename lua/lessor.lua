@@ -32,9 +32,10 @@
 -- (the last a Pub/Sub channel told of every newly pollable item).
 --
 -- Replies are arrays whose first element is a status word: 'ok', 'empty', or the refusal
--- ('environment_not_found', 'environment_not_self_hosted', 'work_not_found', 'conflict',
--- 'precondition_failed', 'token_not_found', 'worker_not_found', 'wrong_token', 'exists'),
--- some followed by a reason word. Expected outcomes are never raised.
+-- ('environment_not_found', 'environment_not_self_hosted', 'environment_archived',
+-- 'invalid_config_type_change', 'work_not_found', 'conflict', 'precondition_failed',
+-- 'token_not_found', 'worker_not_found', 'wrong_token', 'exists'), some followed by a reason
+-- word. Expected outcomes are never raised.
 
 ---------------------------------------------------------------------------------------------
 -- The clock: Redis TIME in microseconds, and RFC 3339 text (UTC, Z, six fractional digits).
@@ -110,8 +111,9 @@ end
 
 -- Never-delivered items sort after every requeued one in the queue: score = ms + FRESH.
 local FRESH = 4398046511104 -- 2^42 ms, about 139 years
--- How long a Worker-ID counts as polling (GET .../work/stats workers_polling).
-local POLLING_WINDOW_MS = 60000
+-- How long a poll's Worker-ID is kept: the longest workers_polling window of GET .../work/stats
+-- (60 s in the Qoder family, 30 s in the Anthropic one).
+local POLLERS_KEPT_MS = 60000
 
 -- The environment keys and key prefixes of a whole-environment work function.
 local function environment(keys, args)
@@ -122,11 +124,15 @@ local function environment(keys, args)
   }
 end
 
--- nil when the environment exists and is self-hosted, else the reply to return.
-local function environment_error(env_key)
-  local kind = redis.call('HGET', env_key, 'type')
+-- nil when the environment exists and is self-hosted (and, with `new_work`, not archived:
+-- an archived environment takes no new work, while leases already held run to their end),
+-- else the reply to return.
+local function environment_error(env_key, new_work)
+  local fields = redis.call('HMGET', env_key, 'type', 'archived_at')
+  local kind = fields[1]
   if not kind then return { 'environment_not_found' } end
   if kind ~= 'self_hosted' then return { 'environment_not_self_hosted', kind } end
+  if new_work and fields[2] then return { 'environment_archived' } end
   return nil
 end
 
@@ -203,27 +209,96 @@ local function reap_lapsed(E, now, batch, retention_seconds)
   return handled, #due == batch
 end
 
--- environment_create: creates an environment (POST /api/v1/cloud/environments).
--- KEYS[1] <ns>:{env_X}:env   ARGV[1] name   ARGV[2] description   ARGV[3] type: self_hosted | cloud
--- Replies: { 'ok', field, value, ... } the environment hash (name, description, type,
---          created_at, updated_at) | { 'exists' } (ids are fresh UUIDv7s: should not happen)
--- redis-cli FCALL lessor_v1_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted
+-- environment_create: creates an environment (POST /api/v1/cloud/environments, POST /v1/environments).
+-- KEYS[1] <ns>:{env_X}:env
+-- ARGV[1] name   ARGV[2] description ('' with ARGV[5] = 0: none)   ARGV[3] type: self_hosted | cloud
+-- ARGV[4] metadata, a JSON object of strings   ARGV[5] 1 when a description was given, else 0
+-- Replies: { 'ok', field, value, ... } the environment hash (name, description when given, type,
+--          metadata, created_at, updated_at) | { 'exists' } (ids are fresh UUIDv7s: should not happen)
+-- redis-cli FCALL lessor_v1_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1
 redis.register_function('lessor_v1_environment_create', function(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
-  redis.call('HSET', keys[1], 'name', args[1], 'description', args[2], 'type', args[3],
+  redis.call('HSET', keys[1], 'name', args[1], 'type', args[3], 'metadata', args[4],
     'created_at', at, 'updated_at', at)
+  if args[5] == '1' then redis.call('HSET', keys[1], 'description', args[2]) end
   return hash_reply(keys[1])
+end)
+
+-- environment_update: changes an environment's name, description and metadata (POST
+-- .../environments/{id}). The patch names only what changes: `description` null clears it;
+-- a `metadata` value upserts its key, null or '' deletes it; `type`, when given, must be the
+-- stored one (an environment's type never changes).
+-- KEYS[1] <ns>:{env_X}:env
+-- ARGV[1] patch, a JSON object: { name?, description? (string | null), metadata? { k: string | null }, type? }
+-- Replies: { 'ok', field, value, ... } the environment hash | { 'environment_not_found' }
+--          | { 'environment_archived' } | { 'invalid_config_type_change', stored type }
+redis.register_function('lessor_v1_environment_update', function(keys, args)
+  local stored = redis.call('HMGET', keys[1], 'type', 'archived_at', 'metadata')
+  if not stored[1] then return { 'environment_not_found' } end
+  if stored[2] then return { 'environment_archived' } end
+  local patch = cjson.decode(args[1])
+  if patch.type and patch.type ~= stored[1] then return { 'invalid_config_type_change', stored[1] } end
+  if type(patch.name) == 'string' then redis.call('HSET', keys[1], 'name', patch.name) end
+  if patch.description == cjson.null then
+    redis.call('HDEL', keys[1], 'description')
+  elseif type(patch.description) == 'string' then
+    redis.call('HSET', keys[1], 'description', patch.description)
+  end
+  if type(patch.metadata) == 'table' then
+    local metadata = cjson.decode(stored[3] or '{}')
+    for name, value in pairs(patch.metadata) do
+      if value == cjson.null or value == '' then metadata[name] = nil else metadata[name] = value end
+    end
+    redis.call('HSET', keys[1], 'metadata', cjson.encode(metadata))
+  end
+  redis.call('HSET', keys[1], 'updated_at', format_us(now_us()))
+  return hash_reply(keys[1])
+end)
+
+-- environment_archive: archives an environment (POST .../environments/{id}/archive): it takes
+-- no new work and no updates from now on; leases already held run to their end. Archiving
+-- again changes nothing.
+-- KEYS[1] <ns>:{env_X}:env
+-- Replies: { 'ok', field, value, ... } the environment hash, with archived_at | { 'environment_not_found' }
+redis.register_function('lessor_v1_environment_archive', function(keys)
+  if redis.call('EXISTS', keys[1]) == 0 then return { 'environment_not_found' } end
+  if redis.call('HEXISTS', keys[1], 'archived_at') == 0 then
+    local at = format_us(now_us())
+    redis.call('HSET', keys[1], 'archived_at', at, 'updated_at', at)
+  end
+  return hash_reply(keys[1])
+end)
+
+-- environment_delete: deletes an environment and every item in it (DELETE
+-- .../environments/{id}), unless an item holds a live lease. Lapsed leases are reaped first,
+-- so only leases a worker still holds refuse it. O(items): one call, no half-deleted state.
+-- KEYS     the environment keys
+-- ARGV[4]  retention seconds of stopped items (for the reaping before the check)
+-- Replies: { 'ok' } | { 'environment_not_found' } | { 'conflict', 'live_leases' }
+redis.register_function('lessor_v1_environment_delete', function(keys, args)
+  local E = environment(keys, args)
+  if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
+  local retention = tonumber(args[4])
+  local now = now_us()
+  while select(2, reap_lapsed(E, now, 1000, retention)) do end
+  if redis.call('ZCARD', E.deadlines) > 0 then return { 'conflict', 'live_leases' } end
+  for _, id in ipairs(redis.call('ZRANGE', E.items, 0, -1)) do
+    redis.call('DEL', E.item_prefix .. id, E.lease_prefix .. id)
+  end
+  redis.call('DEL', E.env, E.queue, E.delivered, E.available, E.deadlines, E.items, E.pollers, E.stopped)
+  return { 'ok' }
 end)
 
 -- work_enqueue: adds a queued work item (POST .../work).
 -- KEYS     the environment keys, then the item and its lease
 -- ARGV[4]  work id   ARGV[5] data type (session)   ARGV[6] data id (sess_...)   ARGV[7] metadata JSON object
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the new item
---          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'exists' }
+--          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
+--          | { 'exists' }
 redis.register_function('lessor_v1_work_enqueue', function(keys, args)
   local E = environment(keys, args)
-  local refused = environment_error(E.env)
+  local refused = environment_error(E.env, true)
   if refused then return refused end
   local item, lease, id = keys[9], keys[10], args[4]
   if redis.call('EXISTS', item) == 1 then return { 'exists' } end
@@ -246,10 +321,10 @@ end)
 -- KEYS     the environment keys
 -- ARGV[4]  Worker-ID ('' when none)   ARGV[5] reclaim_older_than_ms   ARGV[6] retention seconds of stopped items
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the delivered item | { 'empty' }
---          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
+--          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
 redis.register_function('lessor_v1_work_poll', function(keys, args)
   local E = environment(keys, args)
-  local refused = environment_error(E.env)
+  local refused = environment_error(E.env, true)
   if refused then return refused end
   local worker, reclaim_ms, retention = args[4], tonumber(args[5]), tonumber(args[6])
   local now = now_us()
@@ -257,7 +332,7 @@ redis.register_function('lessor_v1_work_poll', function(keys, args)
   reap_lapsed(E, now, 100, retention)
   if worker ~= '' then
     redis.call('ZADD', E.pollers, ms, worker)
-    redis.call('ZREMRANGEBYSCORE', E.pollers, '-inf', ms - POLLING_WINDOW_MS)
+    redis.call('ZREMRANGEBYSCORE', E.pollers, '-inf', ms - POLLERS_KEPT_MS)
   end
 
   local id
@@ -322,26 +397,37 @@ end)
 -- ARGV[3] expected last heartbeat: '' (no precondition), 'NO_HEARTBEAT', or a timestamp in
 --         the canonical form YYYY-MM-DDTHH:MM:SS.ffffffZ (callers normalise any offset)
 -- ARGV[4] lease TTL in seconds (already clamped to 10-600)
--- Replies: { 'ok', last_heartbeat, lease_extended (1|0), state, ttl_seconds, fencing_token }
---          | { 'conflict', state }  the item is queued or stopped
---          | { 'precondition_failed', reason }  reason: held_by_another_worker | last_heartbeat_mismatch
+-- ARGV[5] what a stopping or stopped item does: 'refuse' (the Qoder family: the expectation is
+--         compared, a stopped item is a conflict) or 'report' (the Anthropic family: the
+--         expectation is not compared while stopping or stopped, and a stopped item answers ok
+--         with lease_extended 0 and ttl_seconds 0, so the worker learns it is over)
+-- Replies: { 'ok', last_heartbeat | '', lease_extended (1|0), state, ttl_seconds, fencing_token }
+--          | { 'conflict', state }  the item is queued (or stopped, with 'refuse')
+--          | { 'precondition_failed', reason, state, last_heartbeat | false, lease_pttl_ms }
+--            reason: held_by_another_worker | last_heartbeat_mismatch; then the lease as it is
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
 -- redis-cli FCALL lessor_v1_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
---   'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' work_Y worker-1 NO_HEARTBEAT 60
+--   'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' work_Y worker-1 NO_HEARTBEAT 60 refuse
 redis.register_function('lessor_v1_work_heartbeat', function(keys, args)
   local item, lease, deadlines = keys[2], keys[3], keys[4]
   local id, worker, expected, ttl = args[1], args[2], args[3], tonumber(args[4])
+  local report_stop = args[5] == 'report'
   local fields = redis.call('HMGET', item, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token', 'lease_expires_at')
   local state, holder, last, token, deadline = fields[1], fields[2] or '', fields[3], fields[4], fields[5]
-  -- Items exist only in self-hosted environments, and environments are never removed or
-  -- retyped, so the environment is read only when the item is missing (one call fewer).
+  -- Items exist only in self-hosted environments, and environments are never retyped (a
+  -- deleted one takes its items with it), so the environment is read only when the item is
+  -- missing (one call fewer).
   if not state then return environment_error(keys[1]) or { 'work_not_found' } end
+  if state == 'stopped' and report_stop then return { 'ok', last or '', 0, state, 0, tonumber(token) } end
   if state == 'queued' or state == 'stopped' then return { 'conflict', state } end
+  local refusal
   if worker ~= '' and holder ~= '' and worker ~= holder then
-    return { 'precondition_failed', 'held_by_another_worker' }
+    refusal = 'held_by_another_worker'
+  elseif expected ~= '' and expected ~= (last or 'NO_HEARTBEAT') and not (report_stop and state == 'stopping') then
+    refusal = 'last_heartbeat_mismatch'
   end
-  if expected ~= '' and expected ~= (last or 'NO_HEARTBEAT') then
-    return { 'precondition_failed', 'last_heartbeat_mismatch' }
+  if refusal then
+    return { 'precondition_failed', refusal, state, last or false, redis.call('PTTL', lease) }
   end
 
   local now = now_us()
@@ -482,10 +568,11 @@ end)
 -- default poll could claim now (requeued, never delivered, or delivered longer than the
 -- default redelivery window ago); pending: delivered within that window and not acknowledged;
 -- oldest_queued_at: the earliest time a queued item became available; workers_polling:
--- distinct Worker-IDs that polled in the last 60 s. Lapsed leases are reaped first (up to
--- 100), so the figures count them as queued.
+-- distinct Worker-IDs that polled within the polling window. Lapsed leases are reaped first
+-- (up to 100), so the figures count them as queued.
 -- KEYS     the environment keys
 -- ARGV[4]  default redelivery window in ms (5000)   ARGV[5] retention seconds of stopped items
+-- ARGV[6]  polling window in ms (at most 60000)
 -- Replies: { 'ok', depth, pending, oldest_queued_at | false, workers_polling }
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
 redis.register_function('lessor_v1_work_stats', function(keys, args)
@@ -500,7 +587,7 @@ redis.register_function('lessor_v1_work_stats', function(keys, args)
   local depth = redis.call('ZCARD', E.queue) + redis.call('ZCARD', E.delivered) - pending
   local oldest = redis.call('ZRANGE', E.available, 0, 0)[1]
   local oldest_at = oldest and redis.call('HGET', E.item_prefix .. oldest, 'available_at') or false
-  local polling = redis.call('ZCOUNT', E.pollers, ms - POLLING_WINDOW_MS, '+inf')
+  local polling = redis.call('ZCOUNT', E.pollers, ms - tonumber(args[6]), '+inf')
   return { 'ok', depth, pending, oldest_at, polling }
 end)
 

@@ -46,13 +46,17 @@ public func buildRouter(
     router.addRoutes(HealthController(redis: functions.redis, library: LessorLibrary.embedded, drain: drain).endpoints)
     let environments = Environments(functions: functions)
     router.addRoutes(TokenController(environments: environments, tokens: tokens, authenticator: authenticator).endpoints)
-    router.addRoutes(EnvironmentController(environments: environments, authenticator: authenticator, ids: ids).endpoints)
-    let workController = WorkController(
-        functions: functions, authenticator: authenticator, ids: ids, wakeups: wakeups, defaultTTL: settings.defaultLeaseTTL)
-    router.addRoutes(workController.endpoints)
+    var heartbeats: [LessorRouter.Heartbeat] = []
+    for family in [WorkFamily.qoder, .anthropic] {
+        router.addRoutes(EnvironmentController(family: family, environments: environments, authenticator: authenticator, ids: ids).endpoints)
+        let work = WorkController(
+            family: family, functions: functions, authenticator: authenticator, ids: ids, wakeups: wakeups, defaultTTL: settings.defaultLeaseTTL)
+        router.addRoutes(work.endpoints)
+        heartbeats.append(LessorRouter.Heartbeat(family: family, handler: work.heartbeat))
+    }
     router.addRoutes(
         WorkerController(
             workers: Workers(functions: functions, ids: ids), authenticator: authenticator, presenceTTL: settings.workerPresenceTTL
         ).endpoints)
-    return LessorRouter(router: router, heartbeat: workController.heartbeat)
+    return LessorRouter(router: router, heartbeats: heartbeats)
 }

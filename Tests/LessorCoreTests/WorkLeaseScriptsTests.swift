@@ -41,7 +41,7 @@ struct WorkLeaseScriptsTests {
     /// Every function `lua/lessor.lua` registers, by the Swift call that runs it: the library
     /// and the typed calls cannot drift apart.
     static let callFunctions: [String] = [
-        EnvironmentCreate.function, WorkEnqueue.function, WorkPoll.function, WorkAck.function, WorkHeartbeat.function,
+        EnvironmentCreate.function, EnvironmentUpdate.function, EnvironmentArchive.function, EnvironmentDelete.function, WorkEnqueue.function, WorkPoll.function, WorkAck.function, WorkHeartbeat.function,
         WorkStop.function, WorkGet.function, WorkMetadata.function, WorkList.function, WorkStats.function,
         WorkExpireLease.function, WorkReap.function, TokenCreate.function, TokenRevoke.function,
         WorkerCreate.function, WorkerGet.function, WorkerHeartbeat.function,
@@ -140,14 +140,14 @@ struct WorkLeaseScriptsTests {
             let ttl = Int(try await server.cli("TTL", KeySpace(namespace: "lessor").lease(environment, created.id))) ?? 0
             #expect((29...30).contains(ttl))
             for _ in 0..<20 {
-                let next = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w1", expected: .at(last.lastHeartbeat), ttl: .seconds(60)))
-                #expect(next.lastHeartbeat > last.lastHeartbeat)
+                let next = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w1", expected: .at(last.lastHeartbeat!), ttl: .seconds(60)))
+                #expect(next.lastHeartbeat! > last.lastHeartbeat!)
                 last = next
             }
-            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: nil, expected: ExpectedLastHeartbeat.none, ttl: .seconds(60))) } == .preconditionFailed(.lastHeartbeatMismatch))
-            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w2", expected: nil, ttl: .seconds(60))) } == .preconditionFailed(.heldByAnotherWorker))
+            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: nil, expected: ExpectedLastHeartbeat.none, ttl: .seconds(60))) }?.preconditionReason == .lastHeartbeatMismatch)
+            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w2", expected: nil, ttl: .seconds(60))) }?.preconditionReason == .heldByAnotherWorker)
             // The same instant written with an offset matches.
-            let instant = last.lastHeartbeat
+            let instant = last.lastHeartbeat!
             let shifted = Timestamp(microseconds: instant.microseconds + 3_600_000_000).rfc3339.replacingOccurrences(of: "Z", with: "+01:00")
             _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w1", expected: .at(Timestamp(rfc3339: shifted)!), ttl: .seconds(60)))
             let item = try await work.call(WorkGet(environmentID: environment, workID: created.id))
@@ -166,9 +166,9 @@ struct WorkLeaseScriptsTests {
             let key = KeySpace(namespace: "lessor").item(environment, created.id)
             try await server.cli("HSET", key, "state", "active", "latest_heartbeat_at", "2100-12-31T23:59:59.999999Z")
             let beat = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w", expected: nil, ttl: .seconds(60)))
-            #expect(beat.lastHeartbeat.rfc3339 == "2101-01-01T00:00:00.000000Z")
+            #expect(beat.lastHeartbeat?.rfc3339 == "2101-01-01T00:00:00.000000Z")
             let next = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w", expected: nil, ttl: .seconds(60)))
-            #expect(next.lastHeartbeat.rfc3339 == "2101-01-01T00:00:00.000001Z")
+            #expect(next.lastHeartbeat?.rfc3339 == "2101-01-01T00:00:00.000001Z")
         }
     }
 
@@ -177,7 +177,7 @@ struct WorkLeaseScriptsTests {
             let item = try await enqueue(work, environment)
             _ = try await work.call(WorkAck(environmentID: environment, workID: item.id, workerID: nil, leaseTTL: .seconds(60)))
             let first = try await work.call(WorkHeartbeat(environmentID: environment, workID: item.id, workerID: nil, expected: ExpectedLastHeartbeat.none, ttl: .seconds(60)))
-            let expected = ExpectedLastHeartbeat.at(first.lastHeartbeat)
+            let expected = ExpectedLastHeartbeat.at(first.lastHeartbeat!)
             let outcomes = await withTaskGroup(of: Bool.self) { group in
                 for _ in 0..<16 {
                     group.addTask {
@@ -200,7 +200,7 @@ struct WorkLeaseScriptsTests {
             let beat = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: ExpectedLastHeartbeat.none, ttl: .seconds(1)))
             try await Task.sleep(for: .milliseconds(1300))
             // Lapsed but not reaped yet: the holder may still revive it.
-            let revived = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(beat.lastHeartbeat), ttl: .seconds(1)))
+            let revived = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(beat.lastHeartbeat!), ttl: .seconds(1)))
             #expect(!revived.leaseExtended)
             try await Task.sleep(for: .milliseconds(1300))
             let reaped = try await work.call(WorkReap(environmentID: environment, batch: 100))
@@ -214,13 +214,13 @@ struct WorkLeaseScriptsTests {
             #expect(requeued.fencingToken == 1)
             #expect(try await server.cli("EXISTS", KeySpace(namespace: "lessor").lease(environment, leased.id)) == "0")
 
-            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(revived.lastHeartbeat), ttl: .seconds(60))) } == .conflict(.queued))
+            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(revived.lastHeartbeat!), ttl: .seconds(60))) } == .conflict(.queued))
             let redelivered = try await work.call(WorkPoll(environmentID: environment, workerID: "new", reclaimAfter: .milliseconds(5000)))
             #expect(redelivered?.id == leased.id, "redelivered before the never-delivered \(fresh.id)")
             let taken = try await work.call(WorkAck(environmentID: environment, workID: leased.id, workerID: "new", leaseTTL: .seconds(60)))
             #expect(taken.fencingToken == 2)
-            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(revived.lastHeartbeat), ttl: .seconds(60))) } == .preconditionFailed(.heldByAnotherWorker))
-            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: nil, expected: .at(revived.lastHeartbeat), ttl: .seconds(60))) } == .preconditionFailed(.lastHeartbeatMismatch))
+            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(revived.lastHeartbeat!), ttl: .seconds(60))) }?.preconditionReason == .heldByAnotherWorker)
+            #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: nil, expected: .at(revived.lastHeartbeat!), ttl: .seconds(60))) }?.preconditionReason == .lastHeartbeatMismatch)
         }
     }
 
@@ -348,3 +348,4 @@ struct WorkLeaseScriptsTests {
         }
     }
 }
+

@@ -67,6 +67,42 @@ struct OpenAPITests {
             try await r.call(.post, "\(base)/\(work)/stop", template: "\(workT)/stop", body: "{}")
             try await r.call(.post, "\(base)/\(work)/stop", template: "\(workT)/stop", body: #"{"force":true}"#)
 
+            // Environments of both families: list, update, archive, delete.
+            try await r.call(.get, "\(environments)?limit=1", template: environments)
+            try await r.call(.post, "\(environments)/\(env)", template: envT, body: #"{"description":null,"metadata":{"k":"v"}}"#)
+            try await r.call(.post, "\(environments)/\(env)", template: envT, body: #"{"config":{"type":"cloud"}}"#)
+            try await r.call(.delete, "\(environments)/\(env)", template: envT)
+            let spare = try #require((try await r.call(.post, environments, template: environments, body: #"{"name":"spare"}"#) as? [String: Any])?["id"] as? String)
+            try await r.call(.post, "\(environments)/\(spare)/archive", template: "\(envT)/archive")
+            try await r.call(.post, "\(environments)/\(spare)/work", template: "\(envT)/work", body: "{}")
+            try await r.call(.delete, "\(environments)/\(spare)", template: envT)
+
+            let anthropic = "/v1/environments"
+            let aEnvT = "\(anthropic)/{environment_id}"
+            let aWorkT = "\(aEnvT)/work/{work_id}"
+            let aEnv = try #require((try await r.call(.post, anthropic, template: anthropic, body: #"{"name":"a","metadata":{"team":"x"}}"#) as? [String: Any])?["id"] as? String)
+            try await r.call(.get, "\(anthropic)?include_archived=true", template: anthropic)
+            try await r.call(.get, "\(anthropic)/\(aEnv)", template: aEnvT, headers: [("anthropic-version", "2023-06-01")])
+            try await r.call(.post, "\(anthropic)/\(aEnv)?beta=true", template: aEnvT, body: #"{"name":"renamed"}"#)
+            let aBase = "\(anthropic)/\(aEnv)/work"
+            let aWork = try #require((try await r.call(.post, aBase, template: "\(aEnvT)/work", body: "{}") as? [String: Any])?["id"] as? String)
+            try await r.call(.get, "\(aBase)?limit=1", template: "\(aEnvT)/work")
+            try await r.call(.get, "\(aBase)/poll?block_ms=10", template: "\(aEnvT)/work/poll", headers: [("Anthropic-Worker-ID", "aw")])
+            try await r.call(.get, "\(aBase)/poll", template: "\(aEnvT)/work/poll")
+            try await r.call(.get, "\(aBase)/stats", template: "\(aEnvT)/work/stats")
+            try await r.call(.post, "\(aBase)/\(aWork)/ack", template: "\(aWorkT)/ack", headers: [("Anthropic-Worker-ID", "aw")])
+            try await r.call(.post, "\(aBase)/\(aWork)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT", template: "\(aWorkT)/heartbeat")
+            try await r.call(.post, "\(aBase)/\(aWork)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT", template: "\(aWorkT)/heartbeat")
+            try await r.call(.delete, "\(anthropic)/\(aEnv)", template: aEnvT)
+            try await r.call(.post, "\(aBase)/\(aWork)", template: aWorkT, body: #"{"metadata":{"a":"b"}}"#)
+            try await r.call(.get, "\(aBase)/\(aWork)", template: aWorkT)
+            try await r.call(.post, "\(aBase)/\(aWork)/stop", template: "\(aWorkT)/stop", body: #"{"force":true}"#)
+            try await r.call(.post, "\(aBase)/\(aWork)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT", template: "\(aWorkT)/heartbeat")
+            try await r.call(.post, "\(anthropic)/\(aEnv)/archive", template: "\(aEnvT)/archive", token: nil, headers: [("x-api-key", testAdminToken)])
+            try await r.call(.post, aBase, template: "\(aEnvT)/work", body: "{}")
+            try await r.call(.post, "\(anthropic)/\(aEnv)", template: aEnvT, body: #"{"name":"late"}"#)
+            try await r.call(.delete, "\(anthropic)/\(aEnv)", template: aEnvT)
+
             let created = try #require(try await r.call(.post, "/v1/workers", template: "/v1/workers", body: #"{"name":"w"}"#) as? [String: Any])
             let worker = try #require(created["id"] as? String)
             let activity = try #require((created["tokens"] as? [String: Any])?["activity"] as? String)
@@ -87,7 +123,7 @@ struct OpenAPITests {
                 output: output)
             let status = try await offCooperativePool { check.waitForExit(within: 60) }
             #expect(status == 0, "\((try? String(contentsOf: output, encoding: .utf8)) ?? "")")
-            #expect(r.exchanges.count >= 30)
+            #expect(r.exchanges.count >= 60)
         } }
     }
 }

@@ -68,12 +68,16 @@ public enum Refusal: Error, Sendable, Equatable {
     case environmentNotFound
     /// The environment is not `self_hosted`; carries its type.
     case environmentNotSelfHosted(EnvironmentKind)
+    /// The environment is archived: it takes no new work and no updates.
+    case environmentArchived
+    /// An update named another `config.type` than the environment's, which never changes; carries the stored one.
+    case invalidConfigTypeChange(EnvironmentKind)
     /// No such work item.
     case workNotFound
     /// The item's state forbids the call.
     case conflict(ConflictReason)
-    /// A precondition of the call does not hold.
-    case preconditionFailed(PreconditionReason)
+    /// A precondition of the heartbeat does not hold; carries the lease as the server holds it.
+    case preconditionFailed(PreconditionReason, current: LeaseState)
     /// No such Den worker.
     case workerNotFound
     /// The presented activity token is not that worker's.
@@ -94,6 +98,34 @@ public enum ConflictReason: String, Sendable, Equatable, CaseIterable {
     case heldByAnotherWorker = "held_by_another_worker"
     /// The item was delivered to another worker, which may still ack it.
     case deliveredToAnotherWorker = "delivered_to_another_worker"
+    /// The environment cannot be deleted: a worker holds a live lease in it.
+    case liveLeases = "live_leases"
+}
+
+/// A work item's lease as the server holds it, reported with a refused heartbeat.
+public struct LeaseState: Sendable, Equatable {
+    public var state: WorkState
+    /// The stored last heartbeat; nil when there has been none.
+    public var lastHeartbeat: Timestamp?
+    /// What is left of the lease; nil when none is live.
+    public var remaining: Duration?
+
+    public init(state: WorkState, lastHeartbeat: Timestamp?, remaining: Duration?) {
+        self.state = state
+        self.lastHeartbeat = lastHeartbeat
+        self.remaining = remaining
+    }
+
+    /// Reads `state, last_heartbeat | false, lease_pttl_ms`; nil when they have another shape.
+    init?(_ reply: FunctionReply) {
+        do {
+            guard let state = WorkState(rawValue: try reply.value(0, as: String.self)) else { return nil }
+            let pttl = try reply.value(2, as: Int.self)
+            self.init(state: state, lastHeartbeat: try reply.timestamp(1), remaining: pttl > 0 ? .milliseconds(pttl) : nil)
+        } catch {
+            return nil
+        }
+    }
 }
 
 /// Why a precondition failed (412).
@@ -176,8 +208,15 @@ public struct LessorFunctions: Sendable {
         case "work_not_found": throw .refused(.workNotFound)
         case "conflict":
             if let reason = detail.flatMap(ConflictReason.init(rawValue:)) { throw .refused(.conflict(reason)) }
+        case "environment_archived": throw .refused(.environmentArchived)
+        case "invalid_config_type_change":
+            if let kind = detail.flatMap(EnvironmentKind.init(rawValue:)) { throw .refused(.invalidConfigTypeChange(kind)) }
         case "precondition_failed":
-            if let reason = detail.flatMap(PreconditionReason.init(rawValue:)) { throw .refused(.preconditionFailed(reason)) }
+            // { 'precondition_failed', reason, state, last_heartbeat | false, lease_pttl_ms }
+            if let reason = detail.flatMap(PreconditionReason.init(rawValue:)), values.count == 5,
+               let current = LeaseState(FunctionReply(isEmpty: false, values: values.dropFirst(2))) {
+                throw .refused(.preconditionFailed(reason, current: current))
+            }
         case "worker_not_found": throw .refused(.workerNotFound)
         case "wrong_token": throw .refused(.wrongWorkerToken)
         case "token_not_found": throw .refused(.tokenNotFound)

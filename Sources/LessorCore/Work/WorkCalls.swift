@@ -102,13 +102,14 @@ public struct WorkAck: EnvironmentCall {
 
 /// The reply to a successful heartbeat.
 public struct HeartbeatResult: Sendable, Equatable {
-    public var lastHeartbeat: Timestamp
+    /// The stored last heartbeat; nil only for a stopped item that never had one (``WorkHeartbeat/StopHandling/report``).
+    public var lastHeartbeat: Timestamp?
     public var leaseExtended: Bool
     public var state: WorkState
     public var ttl: Duration
     public var fencingToken: Int
 
-    public init(lastHeartbeat: Timestamp, leaseExtended: Bool, state: WorkState, ttl: Duration, fencingToken: Int) {
+    public init(lastHeartbeat: Timestamp?, leaseExtended: Bool, state: WorkState, ttl: Duration, fencingToken: Int) {
         self.lastHeartbeat = lastHeartbeat
         self.leaseExtended = leaseExtended
         self.state = state
@@ -120,6 +121,15 @@ public struct HeartbeatResult: Sendable, Equatable {
 /// `work_heartbeat`, the seed: compare-and-set of the last heartbeat and renewal of the lease.
 /// The hot path: it declares only the four keys it may touch.
 public struct WorkHeartbeat: LessorCall {
+    /// What a heartbeat on a `stopping` or `stopped` item does; the API families differ.
+    public enum StopHandling: String, Sendable {
+        /// The Qoder family: the expectation is compared as always, and a stopped item is a conflict (409).
+        case refuse
+        /// The Anthropic family: the expectation is not compared while stopping or stopped, and
+        /// a stopped item answers with its state, `lease_extended` false and a TTL of 0.
+        case report
+    }
+
     public static let function = "work_heartbeat"
     public static let functionName = LessorLibrary.functionName(function)
     public var environmentID: String
@@ -129,13 +139,15 @@ public struct WorkHeartbeat: LessorCall {
     /// nil: unconditional.
     public var expected: ExpectedLastHeartbeat?
     public var ttl: Duration
+    public var stopHandling: StopHandling
 
-    public init(environmentID: String, workID: String, workerID: String?, expected: ExpectedLastHeartbeat?, ttl: Duration) {
+    public init(environmentID: String, workID: String, workerID: String?, expected: ExpectedLastHeartbeat?, ttl: Duration, stopHandling: StopHandling = .refuse) {
         self.environmentID = environmentID
         self.workID = workID
         self.workerID = workerID
         self.expected = expected
         self.ttl = ttl
+        self.stopHandling = stopHandling
     }
 
     public func keys(_ keys: KeySpace) -> [String] {
@@ -149,13 +161,19 @@ public struct WorkHeartbeat: LessorCall {
         case .none?: precondition = "NO_HEARTBEAT"
         case .at(let instant)?: precondition = instant.rfc3339
         }
-        return [workID, workerID ?? "", precondition, ttl.wholeSeconds]
+        return [workID, workerID ?? "", precondition, ttl.wholeSeconds, stopHandling.rawValue]
     }
 
     public func response(_ reply: FunctionReply) throws(RedisError) -> HeartbeatResult {
-        guard reply.values.count == 5, let last = try reply.timestamp(0),
-              let state = WorkState(rawValue: try reply.value(2, as: String.self))
-        else { throw RedisError(.unexpectedReply, "work_heartbeat replied \(reply.values)") }
+        guard reply.values.count == 5, let state = WorkState(rawValue: try reply.value(2, as: String.self)) else {
+            throw RedisError(.unexpectedReply, "work_heartbeat replied \(reply.values)")
+        }
+        // '' only for a stopped item that never had a heartbeat (StopHandling.report).
+        let text = try reply.value(0, as: String.self)
+        let last = Timestamp(rfc3339: text)
+        guard last != nil || (text.isEmpty && state == .stopped) else {
+            throw RedisError(.unexpectedReply, "work_heartbeat replied \(reply.values)")
+        }
         return HeartbeatResult(
             lastHeartbeat: last, leaseExtended: try reply.value(1, as: Int.self) == 1, state: state,
             ttl: .seconds(try reply.value(3, as: Int.self)), fencingToken: try reply.value(4, as: Int.self))
@@ -272,18 +290,23 @@ public struct WorkQueueStats: Sendable, Equatable {
 
 /// `work_stats`: the environment's queue figures.
 public struct WorkStats: EnvironmentCall {
+    /// The longest `workers_polling` window: a poll's Worker-ID is kept this long.
+    public static let longestPollingWindow: Duration = .seconds(60)
     public static let function = "work_stats"
     public var environmentID: String
+    /// `workers_polling` counts the Worker-IDs that polled within this window (at most ``longestPollingWindow``).
+    public var pollingWindow: Duration
     public var retention: Duration
 
-    public init(environmentID: String, retention: Duration = WorkItem.defaultRetention) {
+    public init(environmentID: String, pollingWindow: Duration = WorkStats.longestPollingWindow, retention: Duration = WorkItem.defaultRetention) {
         self.environmentID = environmentID
+        self.pollingWindow = min(pollingWindow, Self.longestPollingWindow)
         self.retention = retention
     }
 
     public var itemID: String? { nil }
     public var operationArguments: [any RedisArgumentConvertible] {
-        [Int(WorkPoll.defaultReclaimAfter / .milliseconds(1)), retention.wholeSeconds]
+        [Int(WorkPoll.defaultReclaimAfter / .milliseconds(1)), retention.wholeSeconds, Int(pollingWindow / .milliseconds(1))]
     }
 
     public func response(_ reply: FunctionReply) throws(RedisError) -> WorkQueueStats {

@@ -3,7 +3,8 @@ import HTTPTypes
 import Hummingbird
 
 /// The outermost middleware: gives every request its `x-request-id` (in the context, for
-/// error bodies and logs, and on the response), and answers what no family's route answered
+/// error bodies and logs, and on the response, also as `request-id`, the header the Anthropic
+/// SDK reads), and answers what no family's route answered
 /// (an unmatched path or method) in the `/api/v1` family's envelope, Lessor's default.
 public struct RequestIDMiddleware: RouterMiddleware {
     public typealias Context = LessorRequestContext
@@ -23,6 +24,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
             response = WorkAPIError(error, logger: context.logger).response(requestID: requestID)
         }
         response.headers[.requestID] = requestID
+        response.headers[.anthropicRequestID] = requestID
         return response
     }
 
@@ -39,4 +41,6 @@ public struct RequestIDMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     /// `x-request-id`: echoed when the client sends a usable one, minted otherwise.
     public static let requestID = Self("x-request-id")!
+    /// `request-id`: the same id, where the Anthropic SDK reads it (`err.request_id`).
+    public static let anthropicRequestID = Self("request-id")!
 }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import LessorCore
 import LessorRedis
@@ -24,7 +25,7 @@ public enum Principal: Sendable, Equatable {
     }
 }
 
-/// Checks `Authorization: Bearer` tokens: the admin token by constant-time comparison, PATs by
+/// Checks `Authorization: Bearer` tokens (or, when no `Authorization` is sent, `x-api-key`): the admin token by constant-time comparison, PATs by
 /// the SHA-256 of the secret in Redis, cached for one second so a steady heartbeat costs no
 /// extra round trip and a revoked or expired token is refused everywhere within two seconds.
 public final class TokenAuthenticator: Sendable {
@@ -52,11 +53,17 @@ public final class TokenAuthenticator: Sendable {
     /// - Throws: ``RequestError/unauthenticated(_:)`` for a missing, malformed, unknown, revoked
     ///   or expired token; `RedisError` when Redis cannot be asked.
     public func principal(for request: Request) async throws -> Principal {
-        guard let header = request.headers[.authorization] else {
+        let secret: String
+        if let header = request.headers[.authorization] {
+            guard let bearer = Self.bearerSecret(header) else {
+                throw RequestError.unauthenticated("malformed Authorization header; send Authorization: Bearer <token>")
+            }
+            secret = bearer
+        } else if let key = request.headers[.apiKey], !key.isEmpty {
+            // The Anthropic SDK sends its api_key this way; the same tokens are accepted.
+            secret = key
+        } else {
             throw RequestError.unauthenticated("missing Authorization header; send Authorization: Bearer <token>")
-        }
-        guard let secret = Self.bearerSecret(header) else {
-            throw RequestError.unauthenticated("malformed Authorization header; send Authorization: Bearer <token>")
         }
         guard let principal = try await principal(forSecret: secret) else {
             throw RequestError.unauthenticated("invalid, revoked or expired token")
@@ -98,4 +105,9 @@ private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     var difference: UInt8 = 0
     for index in a.indices { difference |= a[index] ^ b[index] }
     return difference == 0
+}
+
+extension HTTPField.Name {
+    /// `x-api-key`: a token as the Anthropic SDK sends an `api_key`.
+    static let apiKey = Self("x-api-key")!
 }

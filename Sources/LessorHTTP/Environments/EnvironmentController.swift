@@ -2,54 +2,143 @@ import Hummingbird
 import LessorCore
 import LessorRedis
 
-/// Lessor's own environment routes (`/api/v1/cloud/environments`): creating is admin only,
-/// reading is open to a token for the environment; in the `/api/v1` family's envelope.
+/// The environment routes of one work API family (`/api/v1/cloud/environments`,
+/// `/v1/environments`): create, update, archive and delete are admin only; retrieve and list
+/// are open to a token for the environment (a token lists only the environments it may use).
 struct EnvironmentController: Sendable {
     typealias Context = LessorRequestContext
 
+    let family: WorkFamily
     let environments: Environments
     let authenticator: TokenAuthenticator
     /// Where new environment ids come from.
     let ids: IdentifierGenerator
 
-    /// The environment routes, with the `/api/v1` family's error middleware.
+    /// The environment routes, with the family's error middleware.
     var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
-        routes.post("api/v1/cloud/environments", use: createEnvironment)
-        routes.get("api/v1/cloud/environments/:environment_id", use: getEnvironment)
+        let collection = routes.group(RouterPath(family.environmentsPath))
+        collection.post(use: create)
+        collection.get(use: list)
+        collection.get(":environment_id", use: retrieve)
+        collection.post(":environment_id", use: update)
+        collection.delete(":environment_id", use: delete)
+        collection.post(":environment_id/archive", use: archive)
         return routes
     }
 
-    @Sendable func createEnvironment(request: Request, context: Context) async throws -> EditedResponse<EnvironmentResponse> {
+    @Sendable func create(request: Request, context: Context) async throws -> EditedResponse<EnvironmentResponse> {
         let principal = try await authenticator.principal(for: request)
         let body = try await JSONBody.read(request, context: context)
         let name = try body.string("name") ?? ""
-        let description = try body.string("description") ?? ""
-        var kind = EnvironmentKind.selfHosted
-        if let config = try body.object("config") {
-            switch config["type"] {
-            case nil, .null?: break
-            case .string(let text)?:
-                guard let parsed = EnvironmentKind(rawValue: text) else {
-                    throw RequestError.invalid("config.type must be self_hosted or cloud", param: "config.type")
-                }
-                kind = parsed
-            default: throw RequestError.invalid("config.type must be self_hosted or cloud", param: "config.type")
-            }
-        }
+        let description = try body.string("description")
+        let kind = try Self.kind(body) ?? .selfHosted
+        let metadata = try WorkController.metadata(body.object("metadata").map { members in try members.mapValues { value -> String in
+            guard case .string(let text) = value else { throw RequestError.invalid("metadata values must be strings", param: "metadata") }
+            return text
+        } } ?? [:])
         try principal.requireAdmin()
-        let environment = try await environments.create(EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: description, kind: kind))
+        let environment = try await environments.create(
+            EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: description, kind: kind, metadata: metadata))
         return EditedResponse(status: .created, response: EnvironmentResponse(environment: environment))
     }
 
-    @Sendable func getEnvironment(request: Request, context: Context) async throws -> EnvironmentResponse {
+    @Sendable func retrieve(request: Request, context: Context) async throws -> EnvironmentResponse {
         let principal = try await authenticator.principal(for: request)
+        let id = try scope(principal, context)
+        guard let environment = try await environments.get(id: id) else { throw RequestError.notFound("environment \(id) not found") }
+        return EnvironmentResponse(environment: environment)
+    }
+
+    @Sendable func list(request: Request, context: Context) async throws -> ListResponse<EnvironmentResponse> {
+        let principal = try await authenticator.principal(for: request)
+        let query = request.uri.queryParameters
+        let limit = try WorkController.pageLimit(request)
+        var includeArchived = false
+        if let text = query["include_archived"] {
+            guard let value = Bool(String(text)) else { throw RequestError.invalid("include_archived must be true or false", param: "include_archived") }
+            includeArchived = value
+        }
+        var after: String?
+        if let page = query["page"] {
+            guard let cursor = PageCursor(String(page), kind: .environment), !cursor.backwards else {
+                throw RequestError.invalid("page is not a cursor this API returned", param: "page")
+            }
+            after = cursor.id
+        }
+        let page = try await environments.list(after: after, limit: limit, includeArchived: includeArchived) { principal.mayUse(environment: $0) }
+        let next = page.hasMore ? page.environments.last.map { PageCursor(id: $0.id, backwards: false).text } : nil
+        return ListResponse(
+            data: page.environments.map(EnvironmentResponse.init), firstID: page.environments.first?.id, lastID: page.environments.last?.id,
+            hasMore: page.hasMore, nextPage: next, withBounds: family.listsHaveBounds)
+    }
+
+    @Sendable func update(request: Request, context: Context) async throws -> EnvironmentResponse {
+        let principal = try await authenticator.principal(for: request)
+        let body = try await JSONBody.read(request, context: context)
+        var update = EnvironmentUpdate(environmentID: "")
+        update.name = try body.string("name")
+        switch body.members["description"] {
+        case nil: break
+        case .null?: update.description = .clear
+        case .string(let text)?: update.description = .set(text)
+        default: throw RequestError.invalid("description must be a string or null", param: "description")
+        }
+        if let members = try body.object("metadata") {
+            let patch = try members.mapValues { value -> String? in
+                switch value {
+                case .string(let text): return text
+                case .null: return nil
+                default: throw RequestError.invalid("metadata values must be strings or null", param: "metadata")
+                }
+            }
+            _ = try WorkController.metadata(patch.compactMapValues { $0 })
+            update.metadata = patch
+        }
+        update.kind = try Self.kind(body)
+        try principal.requireAdmin()
+        update.environmentID = try scope(principal, context)
+        return EnvironmentResponse(environment: try await environments.functions.call(update))
+    }
+
+    @Sendable func archive(request: Request, context: Context) async throws -> EnvironmentResponse {
+        let principal = try await authenticator.principal(for: request)
+        try principal.requireAdmin()
+        let id = try scope(principal, context)
+        return EnvironmentResponse(environment: try await environments.functions.call(EnvironmentArchive(environmentID: id)))
+    }
+
+    @Sendable func delete(request: Request, context: Context) async throws -> EnvironmentDeletedResponse {
+        let principal = try await authenticator.principal(for: request)
+        try principal.requireAdmin()
+        let id = try scope(principal, context)
+        try await environments.delete(id: id)
+        return EnvironmentDeletedResponse(id: id)
+    }
+
+    // MARK: shared checks
+
+    /// The environment of the route once the principal may use it (403), with a malformed id
+    /// answered like an unknown one (404).
+    private func scope(_ principal: Principal, _ context: Context) throws -> String {
         let id = try context.parameters.require("environment_id")
         guard principal.mayUse(environment: id) else { throw RequestError.forbidden("this token may not use environment \(id)") }
-        guard IdentifierKind.environment.isValid(id), let environment = try await environments.get(id: id) else {
-            throw RequestError.notFound("environment \(id) not found")
+        guard IdentifierKind.environment.isValid(id) else { throw RequestError.notFound("environment \(id) not found") }
+        return id
+    }
+
+    /// `config.type`, if the body names one.
+    private static func kind(_ body: JSONBody) throws -> EnvironmentKind? {
+        guard let config = try body.object("config") else { return nil }
+        switch config["type"] {
+        case nil, .null?: return nil
+        case .string(let text)?:
+            guard let kind = EnvironmentKind(rawValue: text) else {
+                throw RequestError.invalid("config.type must be self_hosted or cloud", param: "config.type")
+            }
+            return kind
+        default: throw RequestError.invalid("config.type must be self_hosted or cloud", param: "config.type")
         }
-        return EnvironmentResponse(environment: environment)
     }
 }

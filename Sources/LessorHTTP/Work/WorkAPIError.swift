@@ -7,24 +7,35 @@ import Logging
 import Metrics
 import NIOCore
 
-/// The one error type of the `/api/v1` family (the work API and Lessor's admin routes): a
-/// status, a stable `error.type`, a message and, when one parameter is at fault, its name,
-/// rendered in Qoder's envelope. Every error any of its routes throws becomes one of these
-/// here, and only here.
+/// The one error type of the work API's envelope, shared by both families (``WorkFamily``) and
+/// Lessor's admin routes: a status, a stable `error.type`, a message, when one parameter is at
+/// fault its name, and, where a cause has a code the Anthropic SDK branches on,
+/// `error.details`. Every error any of their routes throws becomes one of these here, and only
+/// here.
 struct WorkAPIError: FamilyError, Equatable {
+    /// `error.details`: a stable `error_code`, with what the code documents.
+    enum Details: Sendable, Equatable {
+        /// `{"error_code": code}`.
+        case code(String)
+        /// `{"error_code": "heartbeat_precondition_failed", "current_state": {...}}`: the lease as the server holds it.
+        case heartbeatPreconditionFailed(LeaseState)
+    }
+
     var status: HTTPResponse.Status
     /// The envelope's `error.type`, e.g. `invalid_request_error`.
     var type: String
     var message: String
     var param: String?
+    var details: Details?
     /// Extra headers, e.g. `Retry-After` on 503.
     var headers: HTTPFields = [:]
 
-    init(_ status: HTTPResponse.Status, _ type: String, _ message: String, param: String? = nil) {
+    init(_ status: HTTPResponse.Status, _ type: String, _ message: String, param: String? = nil, details: Details? = nil) {
         self.status = status
         self.type = type
         self.message = message
         self.param = param
+        self.details = details
     }
 
     /// `lessor_work_refusals_total{status}`: the 409s and 412s the Lua functions decided.
@@ -82,13 +93,22 @@ struct WorkAPIError: FamilyError, Equatable {
         case .environmentNotFound: self.init(.notFound, "not_found_error", "environment not found")
         case .environmentNotSelfHosted(let kind):
             self.init(.badRequest, "invalid_request_error", "the work API needs a self_hosted environment; this one is \(kind.rawValue)")
+        case .environmentArchived:
+            self.init(.badRequest, "invalid_request_error", "the environment is archived: it takes no new work and no updates",
+                      details: .code("environment_archived"))
+        case .invalidConfigTypeChange(let kind):
+            self.init(.badRequest, "invalid_request_error", "config.type cannot change after creation; this environment is \(kind.rawValue)",
+                      param: "config.type", details: .code("invalid_config_type_change"))
         case .workNotFound: self.init(.notFound, "not_found_error", "work item not found")
+        case .conflict(.liveLeases):
+            self.init(.conflict, "conflict_error", "the environment holds live leases; stop its work items (or let the leases lapse) first")
         case .conflict(let reason):
             Self.conflicts.increment()
             self.init(.conflict, "invalid_request_error", "the work item cannot do that now (\(reason.rawValue.replacingOccurrences(of: "_", with: " ")))")
-        case .preconditionFailed(let reason):
+        case .preconditionFailed(let reason, let current):
             Self.failedPreconditions.increment()
-            self.init(.preconditionFailed, "precondition_failed_error", "precondition failed: \(reason.rawValue.replacingOccurrences(of: "_", with: " "))")
+            self.init(.preconditionFailed, "precondition_failed_error", "precondition failed: \(reason.rawValue.replacingOccurrences(of: "_", with: " "))",
+                      details: .heartbeatPreconditionFailed(current))
         case .tokenNotFound: self.init(.notFound, "not_found_error", "token not found")
         case .workerNotFound, .wrongWorkerToken:
             // Den's refusals never reach this family's routes.
@@ -110,14 +130,41 @@ struct WorkAPIError: FamilyError, Equatable {
     /// 500: a bug, whose cause is in the log.
     static let internalError = WorkAPIError(.internalServerError, "api_error", "internal error")
 
-    /// The response in Qoder's envelope: `{"type":"error","request_id":...,"error":{"type","message","param"?}}`.
+    /// The response in the envelope: `{"type":"error","request_id":...,"error":{"type","message","param"?,"details"?}}`.
+    /// A 4xx carries `x-should-retry: false`: none of them is cured by sending the same request
+    /// again (the Anthropic SDK would otherwise retry 408, 409 and 429 by itself).
     func response(requestID: String) -> Response {
-        var error: [String: String] = ["type": type, "message": message]
+        var error: [String: Any] = ["type": type, "message": message]
         if let param { error["param"] = param }
+        if let details { error["details"] = details.json }
         let body: [String: Any] = ["type": "error", "request_id": requestID, "error": error]
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
+        if (400..<500).contains(status.code) { headers[.shouldRetry] = "false" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+extension WorkAPIError.Details {
+    /// The `error.details` object.
+    var json: [String: Any] {
+        switch self {
+        case .code(let code):
+            return ["error_code": code]
+        case .heartbeatPreconditionFailed(let lease):
+            // ttl_seconds: what is left of the lease, in whole seconds rounded up (0: none is live).
+            let remaining = lease.remaining.map { Int(($0 + .nanoseconds(999_999_999)).components.seconds) } ?? 0
+            let state: [String: Any] = [
+                "last_heartbeat": lease.lastHeartbeat.map { $0.rfc3339 as Any } ?? NSNull(),
+                "lease_extended": false, "state": lease.state.rawValue, "ttl_seconds": remaining,
+            ]
+            return ["error_code": "heartbeat_precondition_failed", "current_state": state]
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// `x-should-retry`: the Anthropic SDK obeys it over its own retry rules.
+    static let shouldRetry = Self("x-should-retry")!
 }

@@ -5,11 +5,13 @@ import LessorCore
 import LessorRedis
 import Metrics
 
-/// The self-hosted work API of the Qoder/Anthropic family. Check order, first failure wins: 401 → 400 (parameters, body) →
-/// 403 → 404 environment → 400 not self-hosted → 404 work item → 409 → 412.
+/// The self-hosted work API, in one of its two families (``WorkFamily``). Check order, first
+/// failure wins: 401 → 400 (parameters, body) → 403 → 404 environment → 400 not self-hosted
+/// (or archived, for new work) → 404 work item → 409 → 412.
 struct WorkController: Sendable {
     typealias Context = LessorRequestContext
 
+    let family: WorkFamily
     let functions: LessorFunctions
     let authenticator: TokenAuthenticator
     let ids: IdentifierGenerator
@@ -29,7 +31,7 @@ struct WorkController: Sendable {
     var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
         routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
-        let items = routes.group("api/v1/cloud/environments/:environment_id/work")
+        let items = routes.group(RouterPath(family.environmentsPath + "/:environment_id/work"))
         items.post(use: enqueue)
         items.get(use: list)
         items.get("poll", use: poll)
@@ -64,13 +66,13 @@ struct WorkController: Sendable {
         } } ?? [:])
         let environment = try scope(principal, context)
         let item = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: sessionID, metadata: metadata))
-        return EditedResponse(status: .created, response: WorkItemResponse(item: item))
+        return EditedResponse(status: .created, response: WorkItemResponse(item: item, family: family))
     }
 
     @Sendable func poll(request: Request, context: Context) async throws -> PollResponse {
         let principal = try await authenticator.principal(for: request)
         let query = request.uri.queryParameters
-        let worker = try Self.workerID(request)
+        let worker = try family.workerID(request.headers)
         var block: Int?
         if let text = query["block_ms"] {
             guard let value = Self.digits(text), (1...999).contains(value) else {
@@ -88,7 +90,7 @@ struct WorkController: Sendable {
         let environment = try scope(principal, context)
         let call = WorkPoll(environmentID: environment, workerID: worker, reclaimAfter: reclaim)
         let pollOnce = { () async throws(StoreError) -> WorkItem? in try await functions.call(call) }
-        guard let block else { return PollResponse(item: try await pollOnce()) }
+        guard let block else { return PollResponse(item: try await pollOnce(), family: family) }
         // Long poll: registered before the first poll so no wakeup is missed; polls again
         // only when an item became pollable in this environment, or once at the deadline.
         let deadline = ContinuousClock.now + .milliseconds(block)
@@ -99,20 +101,20 @@ struct WorkController: Sendable {
             longPollsWaiting.record(wakeups.waiting)
         }
         while true {
-            if let item = try await pollOnce() { return PollResponse(item: item) }
-            if ContinuousClock.now >= deadline { return PollResponse(item: nil) }
+            if let item = try await pollOnce() { return PollResponse(item: item, family: family) }
+            if ContinuousClock.now >= deadline { return PollResponse(item: nil, family: family) }
             await waiter.wait(until: deadline)
         }
     }
 
     @Sendable func ack(request: Request, context: Context) async throws -> WorkItemResponse {
         let principal = try await authenticator.principal(for: request)
-        let worker = try Self.workerID(request)
+        let worker = try family.workerID(request.headers)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
         let item = try await functions.call(WorkAck(environmentID: environment, workID: workID, workerID: worker, leaseTTL: defaultTTL))
         leasesGranted.increment()
-        return WorkItemResponse(item: item)
+        return WorkItemResponse(item: item, family: family)
     }
 
     @Sendable func heartbeat(request: Request, context: Context) async throws -> HeartbeatResponse {
@@ -120,11 +122,12 @@ struct WorkController: Sendable {
         let query = request.uri.queryParameters
         let ttl = try DesiredTTL.parse(query["desired_ttl_seconds"].map(String.init)) ?? defaultTTL
         let expected = try ExpectedLastHeartbeat.parse(query["expected_last_heartbeat"].map(String.init))
-        let worker = try Self.workerID(request)
+        let worker = try family.workerID(request.headers)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        let result = try await functions.call(WorkHeartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttl: ttl))
-        (result.leaseExtended ? leasesExtended : leasesLapsed).increment()
+        let result = try await functions.call(
+            WorkHeartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttl: ttl, stopHandling: family.stopHandling))
+        if result.state != .stopped { (result.leaseExtended ? leasesExtended : leasesLapsed).increment() }
         return HeartbeatResponse(result)
     }
 
@@ -133,14 +136,14 @@ struct WorkController: Sendable {
         let force = try await JSONBody.read(request, context: context).bool("force") ?? false
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await functions.call(WorkStop(environmentID: environment, workID: workID, force: force)))
+        return WorkItemResponse(item: try await functions.call(WorkStop(environmentID: environment, workID: workID, force: force)), family: family)
     }
 
     @Sendable func get(request: Request, context: Context) async throws -> WorkItemResponse {
         let principal = try await authenticator.principal(for: request)
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await functions.call(WorkGet(environmentID: environment, workID: workID)))
+        return WorkItemResponse(item: try await functions.call(WorkGet(environmentID: environment, workID: workID)), family: family)
     }
 
     @Sendable func patchMetadata(request: Request, context: Context) async throws -> WorkItemResponse {
@@ -159,19 +162,13 @@ struct WorkController: Sendable {
         _ = try Self.metadata(patch.compactMapValues { $0 })
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await functions.call(WorkMetadata(environmentID: environment, workID: workID, patch: patch)))
+        return WorkItemResponse(item: try await functions.call(WorkMetadata(environmentID: environment, workID: workID, patch: patch)), family: family)
     }
 
-    @Sendable func list(request: Request, context: Context) async throws -> WorkListResponse {
+    @Sendable func list(request: Request, context: Context) async throws -> ListResponse<WorkItemResponse> {
         let principal = try await authenticator.principal(for: request)
         let query = request.uri.queryParameters
-        var limit = 20
-        if let text = query["limit"] {
-            guard let value = Self.digits(text), value >= 1 else {
-                throw RequestError.invalid("limit must be a positive integer", param: "limit")
-            }
-            limit = min(value, 100)
-        }
+        let limit = try Self.pageLimit(request)
         let after = query["after_id"].map(String.init)
         let before = query["before_id"].map(String.init)
         if after != nil, before != nil {
@@ -182,7 +179,7 @@ struct WorkController: Sendable {
             guard after == nil, before == nil else {
                 throw RequestError.invalid("page cannot be combined with before_id or after_id", param: "page")
             }
-            guard let decoded = PageCursor(String(page)) else { throw RequestError.invalid("page is not a cursor this API returned", param: "page") }
+            guard let decoded = PageCursor(String(page), kind: .work) else { throw RequestError.invalid("page is not a cursor this API returned", param: "page") }
             cursor = decoded
         }
         for (name, value) in [("after_id", after), ("before_id", before)] {
@@ -195,15 +192,15 @@ struct WorkController: Sendable {
         let next: PageCursor? = page.hasMore
             ? (backwards ? page.items.first.map { PageCursor(id: $0.id, backwards: true) } : page.items.last.map { PageCursor(id: $0.id, backwards: false) })
             : nil
-        return WorkListResponse(
-            data: page.items.map(WorkItemResponse.init), firstID: page.items.first?.id, lastID: page.items.last?.id,
-            hasMore: page.hasMore, nextPage: next?.text)
+        return ListResponse(
+            data: page.items.map { WorkItemResponse(item: $0, family: family) }, firstID: page.items.first?.id, lastID: page.items.last?.id,
+            hasMore: page.hasMore, nextPage: next?.text, withBounds: family.listsHaveBounds)
     }
 
     @Sendable func stats(request: Request, context: Context) async throws -> WorkStatsResponse {
         let principal = try await authenticator.principal(for: request)
         let environment = try scope(principal, context)
-        return WorkStatsResponse(stats: try await functions.call(WorkStats(environmentID: environment)))
+        return WorkStatsResponse(stats: try await functions.call(WorkStats(environmentID: environment, pollingWindow: family.pollingWindow)))
     }
 
     // MARK: shared checks
@@ -217,13 +214,11 @@ struct WorkController: Sendable {
         return id
     }
 
-    /// The `Worker-ID` header, if sent: 1–128 printable ASCII characters.
-    static func workerID(_ request: Request) throws -> String? {
-        guard let value = request.headers[HTTPField.Name("Worker-ID")!] else { return nil }
-        guard (1...128).contains(value.utf8.count), value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
-            throw RequestError.invalid("Worker-ID must be 1 to 128 printable ASCII characters without spaces", param: "Worker-ID")
-        }
-        return value
+    /// A list's `limit`: a positive integer, 20 when absent, capped at 100.
+    static func pageLimit(_ request: Request) throws(RequestError) -> Int {
+        guard let text = request.uri.queryParameters["limit"] else { return 20 }
+        guard let value = digits(text), value >= 1 else { throw .invalid("limit must be a positive integer", param: "limit") }
+        return min(value, 100)
     }
 
     /// A non-negative decimal integer (digits only), saturating far above any limit.
@@ -241,7 +236,7 @@ struct WorkController: Sendable {
     }
 }
 
-/// The opaque `page` cursor: direction and boundary id, base64url.
+/// The opaque `page` cursor of a list: direction and boundary id, base64url.
 struct PageCursor: Equatable {
     let id: String
     let backwards: Bool
@@ -251,12 +246,13 @@ struct PageCursor: Equatable {
         self.backwards = backwards
     }
 
-    init?(_ text: String) {
+    /// Reads a cursor this API returned for a list of `kind` ids; nil for anything else.
+    init?(_ text: String, kind: IdentifierKind) {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8) else { return nil }
         let parts = decoded.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, parts[0] == "a" || parts[0] == "b", IdentifierKind.work.isValid(parts[1]) else { return nil }
+        guard parts.count == 2, parts[0] == "a" || parts[0] == "b", kind.isValid(parts[1]) else { return nil }
         id = String(parts[1])
         backwards = parts[0] == "b"
     }

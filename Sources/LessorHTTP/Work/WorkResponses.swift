@@ -1,15 +1,17 @@
 import Hummingbird
 import LessorCore
 
-/// A work item as the API shows it: Qoder's fields, then Lessor's extensions; absent values are `null`.
+/// A work item as the API shows it: Qoder's fields, then Lessor's extensions (and, in the
+/// Anthropic family, `secret`); absent values are `null`.
 struct WorkItemResponse: ResponseEncodable {
     let item: WorkItem
+    let family: WorkFamily
 
     private enum Keys: String, CodingKey {
         case id, type, environmentID = "environment_id", data, state
         case createdAt = "created_at", acknowledgedAt = "acknowledged_at", startedAt = "started_at"
         case latestHeartbeatAt = "latest_heartbeat_at", stopRequestedAt = "stop_requested_at", stoppedAt = "stopped_at"
-        case metadata, leaseExpiresAt = "lease_expires_at", fencingToken = "fencing_token", workerID = "worker_id"
+        case metadata, leaseExpiresAt = "lease_expires_at", fencingToken = "fencing_token", workerID = "worker_id", secret
     }
 
     private struct SessionData: Encodable {
@@ -35,20 +37,23 @@ struct WorkItemResponse: ResponseEncodable {
         try container.encode(item.leaseExpiresAt, forKey: .leaseExpiresAt)
         try container.encode(item.fencingToken, forKey: .fencingToken)
         try container.encode(item.workerID, forKey: .workerID)
+        if family.itemsHaveSecret { try container.encode(String?.none, forKey: .secret) }
     }
 }
 
 /// `GET .../work/poll`: the item, or the JSON literal `null`.
 struct PollResponse: ResponseEncodable {
     let item: WorkItem?
+    let family: WorkFamily
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        if let item { try container.encode(WorkItemResponse(item: item)) } else { try container.encodeNil() }
+        if let item { try container.encode(WorkItemResponse(item: item, family: family)) } else { try container.encodeNil() }
     }
 }
 
-/// The seed's heartbeat reply, plus Lessor's `fencing_token`.
+/// The seed's heartbeat reply, plus Lessor's `fencing_token`. `last_heartbeat` is "" only for
+/// a stopped item that never had a heartbeat (the Anthropic family's answer on a stopped item).
 struct HeartbeatResponse: ResponseGenerator {
     let lastHeartbeat: String
     let leaseExtended: Bool
@@ -57,7 +62,7 @@ struct HeartbeatResponse: ResponseGenerator {
     let fencingToken: Int
 
     init(_ result: HeartbeatResult) {
-        lastHeartbeat = result.lastHeartbeat.rfc3339
+        lastHeartbeat = result.lastHeartbeat?.rfc3339 ?? ""
         leaseExtended = result.leaseExtended
         state = result.state.rawValue
         ttlSeconds = Int(result.ttl.components.seconds)
@@ -89,13 +94,16 @@ struct HeartbeatResponse: ResponseGenerator {
     }
 }
 
-/// `GET .../work`.
-struct WorkListResponse: ResponseEncodable {
-    let data: [WorkItemResponse]
+/// A list: `{data, first_id, last_id, has_more, next_page}` in the Qoder family, `{data,
+/// next_page}` in the Anthropic one.
+struct ListResponse<Element: Encodable & Sendable>: ResponseEncodable {
+    let data: [Element]
     let firstID: String?
     let lastID: String?
     let hasMore: Bool
     let nextPage: String?
+    /// Whether `first_id`, `last_id` and `has_more` are written.
+    let withBounds: Bool
 
     private enum CodingKeys: String, CodingKey {
         case data, firstID = "first_id", lastID = "last_id", hasMore = "has_more", nextPage = "next_page"
@@ -104,9 +112,11 @@ struct WorkListResponse: ResponseEncodable {
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(data, forKey: .data)
-        try container.encode(firstID, forKey: .firstID)
-        try container.encode(lastID, forKey: .lastID)
-        try container.encode(hasMore, forKey: .hasMore)
+        if withBounds {
+            try container.encode(firstID, forKey: .firstID)
+            try container.encode(lastID, forKey: .lastID)
+            try container.encode(hasMore, forKey: .hasMore)
+        }
         try container.encode(nextPage, forKey: .nextPage)
     }
 }
