@@ -12,13 +12,22 @@ import Testing
 struct SDKConformanceTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test(arguments: ["test_anthropic_sdk", "test_qoder_sdk"])
-    func theSDKsSuitePasses(_ module: String) async throws {
+    /// Each module, and the node's settings: a 10 s default lease for the SDK suites (the
+    /// Anthropic lease loop beats every TTL/2, so its tests take seconds); the README's
+    /// snippets run against the defaults they describe.
+    static let suites: [(module: String, settings: [String: String])] = [
+        ("test_anthropic_sdk", ["LESSOR_DEFAULT_TTL_SECONDS": "10"]),
+        ("test_qoder_sdk", ["LESSOR_DEFAULT_TTL_SECONDS": "10"]),
+        ("test_readme_snippets", [:]),
+    ]
+
+    @Test(arguments: suites.map(\.module))
+    func theSuitePasses(_ module: String) async throws {
         let python = Self.repository.appendingPathComponent(".build/tools/bin/python").path
         try #require(FileManager.default.isExecutableFile(atPath: python), "run scripts/test.sh: it installs the SDKs in .build/tools")
+        let settings = Self.suites.first { $0.module == module }?.settings ?? [:]
         try await withRedisServer { server in
-            // A 10 s default lease: the Anthropic lease loop beats every TTL/2, so its tests take seconds.
-            try await withReplicas(1, on: server, settings: ["LESSOR_DEFAULT_TTL_SECONDS": "10"]) { replicas in
+            try await withReplicas(1, on: server, settings: settings) { replicas in
                 let output = server.directory.appendingPathComponent("\(module).log")
                 let suite = try ChildProcess(
                     [python, "-W", "ignore::ResourceWarning", "-m", "unittest", "-v", module],
