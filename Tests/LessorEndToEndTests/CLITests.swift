@@ -88,15 +88,22 @@ struct CLITests {
                 let (status, line) = try await lessor(["scripts", "command"] + arguments, server)
                 #expect(status == 0, "\(line)")
                 #expect(line.hasPrefix("redis-cli FCALL lessor_v1_"))
-                let shell = try ChildProcess(["bash", "-c", "redis-cli -p \(server.port) " + line.dropFirst("redis-cli ".count)], output: server.directory.appendingPathComponent("sre.out"))
+                // One output file per command: ChildProcess appends.
+                let output = server.directory.appendingPathComponent("sre-\(UUID().uuidString).out")
+                let shell = try ChildProcess(["bash", "-c", "redis-cli -p \(server.port) " + line.dropFirst("redis-cli ".count)], output: output)
                 #expect(try await offCooperativePool { shell.waitForExit(within: 20) } == 0)
-                return (try? String(contentsOf: server.directory.appendingPathComponent("sre.out"), encoding: .utf8)) ?? ""
+                return (try? String(contentsOf: output, encoding: .utf8)) ?? ""
             }
             #expect(try await run(["work_enqueue", "--env", environment, "--work", work, "--", work, "session", "sess_1", "{}"]).hasPrefix("ok\n"))
             #expect(try await run(["work_ack", "--env", environment, "--work", work, "--", work, "sre", "60"]).hasPrefix("ok\n"))
             let beat = try await run(["work_heartbeat", "--env", environment, "--work", work, "--", work, "sre", "NO_HEARTBEAT", "60"])
             #expect(beat.split(separator: "\n").first == "ok" && beat.contains("active"), "\(beat)")
             #expect(try await server.cli("HGET", "lessor:{\(environment)}:work:\(work)", "state") == "active")
+            #expect(try await run(["environment_update", "--env", environment, "--", #"{"name":"renamed"}"#]).hasPrefix("ok\n"))
+            #expect(try await run(["environment_archive", "--env", environment]).hasPrefix("ok\n"))
+            #expect(try await server.cli("HGET", "lessor:{\(environment)}:env", "name") == "renamed")
+            let refused = try await run(["environment_delete", "--env", environment, "--", "604800"])
+            #expect(refused.hasPrefix("conflict\nlive_leases"), "\(refused)")
             (status, _) = try await lessor(["scripts", "command", "work_nonsense_op"], server)
             #expect(status != 0)
         }

@@ -63,7 +63,7 @@ struct ScriptCommands: AsyncParsableCommand {
                 return value
             }
             switch operation {
-            case EnvironmentCreate.function:
+            case EnvironmentCreate.function, EnvironmentUpdate.function, EnvironmentArchive.function:
                 return ([keys.environment(try required(env, "--env"))], [])
             case WorkHeartbeat.function:
                 let call = WorkHeartbeat(environmentID: try required(env, "--env"), workID: try required(work, "--work"), workerID: nil, expected: nil, ttl: .seconds(60))
@@ -75,7 +75,7 @@ struct ScriptCommands: AsyncParsableCommand {
                 return ([keys.worker(id), keys.presence(id)], [])
             case TokenCreate.function, TokenRevoke.function:
                 throw ValidationError("token functions take the SHA-256 of a secret; their headers in `lessor scripts show` name the keys")
-            case let name where name.hasPrefix("work_"):
+            case let name where name.hasPrefix("work_") || name == EnvironmentDelete.function:
                 let environment = try required(env, "--env")
                 var declared = keys.environmentKeys(environment)
                 if let work { declared += [keys.item(environment, work), keys.lease(environment, work)] }
