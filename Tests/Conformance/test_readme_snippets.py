@@ -1,6 +1,7 @@
 """The README's "Using the official SDKs" snippets, run exactly as written: each Python block
 after a `<!-- sdk snippet: NAME -->` line, with LESSOR_URL and LESSOR_TOKEN (the admin
-token) set as the README tells its reader."""
+token) set as the README tells its reader, against a node with the default settings
+(LESSOR_DEFAULTS_URL)."""
 import contextlib
 import io
 import os
@@ -8,7 +9,7 @@ import pathlib
 import re
 import unittest
 
-from lessor_fixture import ADMIN_TOKEN, URL
+from lessor_fixture import ADMIN_TOKEN
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 SNIPPET = re.compile(r"<!-- sdk snippet: (\w+) -->\n```python\n(.*?)```", re.S)
@@ -18,7 +19,7 @@ class ReadmeSnippets(unittest.TestCase):
     def test_each_snippet_runs_and_prints_what_its_comment_says(self):
         snippets = dict(SNIPPET.findall(README.read_text()))
         self.assertEqual(sorted(snippets), ["anthropic", "qoder"])
-        os.environ.update(LESSOR_URL=URL, LESSOR_TOKEN=ADMIN_TOKEN)
+        os.environ.update(LESSOR_URL=os.environ["LESSOR_DEFAULTS_URL"], LESSOR_TOKEN=ADMIN_TOKEN)
         for name, code in snippets.items():
             with self.subTest(name):
                 printed = io.StringIO()

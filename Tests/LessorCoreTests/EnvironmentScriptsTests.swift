@@ -24,17 +24,6 @@ struct EnvironmentScriptsTests {
         try await environments.create(EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: nil, kind: kind, metadata: ["team": "a"]))
     }
 
-    func refusal(_ body: () async throws(StoreError) -> Void) async -> Refusal? {
-        do throws(StoreError) {
-            try await body()
-            return nil
-        } catch {
-            if case .refused(let refusal) = error { return refusal }
-            Issue.record("not a refusal: \(error)")
-            return nil
-        }
-    }
-
     @Test(arguments: RedisBackend.allCases) func anUpdateChangesOnlyWhatItNames(_ backend: RedisBackend) async throws {
         try await withStore(backend) { _, functions, environments in
             let created = try await create(environments)
@@ -175,13 +164,5 @@ struct EnvironmentScriptsTests {
             #expect(try await functions.call(WorkStats(environmentID: environment, pollingWindow: .seconds(60))).workersPolling == 2)
             #expect(try await functions.call(WorkStats(environmentID: environment, pollingWindow: .seconds(30))).workersPolling == 1)
         }
-    }
-}
-
-extension Refusal {
-    /// The reason of a 412, whatever lease state it reports.
-    var preconditionReason: PreconditionReason? {
-        if case .preconditionFailed(let reason, _) = self { return reason }
-        return nil
     }
 }

@@ -27,17 +27,6 @@ struct WorkLeaseScriptsTests {
         try await work.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: ids.next(.session), metadata: metadata))
     }
 
-    func refusal(_ body: () async throws(StoreError) -> Void) async -> Refusal? {
-        do throws(StoreError) {
-            try await body()
-            return nil
-        } catch {
-            if case .refused(let refusal) = error { return refusal }
-            Issue.record("not a refusal: \(error)")
-            return nil
-        }
-    }
-
     /// Every function `lua/lessor.lua` registers, by the Swift call that runs it: the library
     /// and the typed calls cannot drift apart.
     static let callFunctions: [String] = [

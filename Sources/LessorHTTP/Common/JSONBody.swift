@@ -60,7 +60,7 @@ struct JSONBody {
 
     /// A string member, if present and not null.
     /// - Parameter param: How errors name it (e.g. `data.id`); defaults to `name`.
-    func string(_ name: String, param: String? = nil) throws -> String? {
+    func string(_ name: String, param: String? = nil) throws(RequestError) -> String? {
         switch members[name] {
         case nil, .null?: return nil
         case .string(let text)?: return text
@@ -69,7 +69,7 @@ struct JSONBody {
     }
 
     /// A boolean member, if present and not null.
-    func bool(_ name: String) throws -> Bool? {
+    func bool(_ name: String) throws(RequestError) -> Bool? {
         switch members[name] {
         case nil, .null?: return nil
         case .bool(let value)?: return value
@@ -78,11 +78,48 @@ struct JSONBody {
     }
 
     /// An object member, if present and not null.
-    func object(_ name: String) throws -> [String: JSONValue]? {
+    func object(_ name: String) throws(RequestError) -> [String: JSONValue]? {
         switch members[name] {
         case nil, .null?: return nil
         case .object(let members)?: return members
         default: throw RequestError.invalid("\(name) must be an object", param: name)
         }
+    }
+}
+
+extension JSONBody {
+    /// Metadata limits (work items and environments): at most 64 keys of 1–256 bytes.
+    static func checkMetadataLimits<Value>(_ metadata: [String: Value], param: String) throws(RequestError) {
+        guard metadata.count <= 64, metadata.keys.allSatisfy({ (1...256).contains($0.utf8.count) }) else {
+            throw .invalid("\(param) holds at most 64 keys of 1 to 256 bytes", param: param)
+        }
+    }
+
+    /// A metadata object of string values, if present and not null.
+    func metadata(_ name: String = "metadata") throws(RequestError) -> [String: String]? {
+        guard let members = try object(name) else { return nil }
+        var metadata: [String: String] = [:]
+        for (key, value) in members {
+            guard case .string(let text) = value else { throw .invalid("\(name) values must be strings", param: name) }
+            metadata[key] = text
+        }
+        try Self.checkMetadataLimits(metadata, param: name)
+        return metadata
+    }
+
+    /// A metadata merge patch (a string upserts its key, null deletes it), if present and not
+    /// null; the limits apply to the upserted keys.
+    func metadataPatch(_ name: String = "metadata") throws(RequestError) -> [String: String?]? {
+        guard let members = try object(name) else { return nil }
+        var patch: [String: String?] = [:]
+        for (key, value) in members {
+            switch value {
+            case .string(let text): patch[key] = .some(text)
+            case .null: patch[key] = .some(nil)
+            default: throw .invalid("\(name) values must be strings or null", param: name)
+            }
+        }
+        try Self.checkMetadataLimits(patch.compactMapValues { $0 }, param: name)
+        return patch
     }
 }

@@ -34,10 +34,7 @@ struct EnvironmentController: Sendable {
         let name = try body.string("name") ?? ""
         let description = try body.string("description")
         let kind = try Self.kind(body) ?? .selfHosted
-        let metadata = try WorkController.metadata(body.object("metadata").map { members in try members.mapValues { value -> String in
-            guard case .string(let text) = value else { throw RequestError.invalid("metadata values must be strings", param: "metadata") }
-            return text
-        } } ?? [:])
+        let metadata = try body.metadata() ?? [:]
         try principal.requireAdmin()
         let environment = try await environments.create(
             EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: description, kind: kind, metadata: metadata))
@@ -54,7 +51,7 @@ struct EnvironmentController: Sendable {
     @Sendable func list(request: Request, context: Context) async throws -> ListResponse<EnvironmentResponse> {
         let principal = try await authenticator.principal(for: request)
         let query = request.uri.queryParameters
-        let limit = try WorkController.pageLimit(request)
+        let limit = try QueryValues.pageLimit(request)
         var includeArchived = false
         if let text = query["include_archived"] {
             guard let value = Bool(String(text)) else { throw RequestError.invalid("include_archived must be true or false", param: "include_archived") }
@@ -85,17 +82,7 @@ struct EnvironmentController: Sendable {
         case .string(let text)?: update.description = .set(text)
         default: throw RequestError.invalid("description must be a string or null", param: "description")
         }
-        if let members = try body.object("metadata") {
-            let patch = try members.mapValues { value -> String? in
-                switch value {
-                case .string(let text): return text
-                case .null: return nil
-                default: throw RequestError.invalid("metadata values must be strings or null", param: "metadata")
-                }
-            }
-            _ = try WorkController.metadata(patch.compactMapValues { $0 })
-            update.metadata = patch
-        }
+        update.metadata = try body.metadataPatch()
         update.kind = try Self.kind(body)
         try principal.requireAdmin()
         update.environmentID = try scope(principal, context)

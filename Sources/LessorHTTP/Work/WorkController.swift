@@ -26,6 +26,8 @@ struct WorkController: Sendable {
     let leasesLapsed = Counter(label: "lessor_leases_lapsed_total")
     /// `lessor_long_polls_waiting`: long polls of this node waiting for work now.
     let longPollsWaiting = Gauge(label: "lessor_long_polls_waiting")
+    /// `lessor_long_poll_wakeups_total`: long-poll waits an item's wakeup ended before their deadline.
+    let longPollWakeups = Counter(label: "lessor_long_poll_wakeups_total")
 
     /// Every route of the work API, with the family's error middleware.
     var endpoints: RouteCollection<Context> {
@@ -60,10 +62,7 @@ struct WorkController: Sendable {
                 sessionID = id
             }
         }
-        let metadata = try Self.metadata(body.object("metadata").map { members in try members.mapValues { value -> String in
-            guard case .string(let text) = value else { throw RequestError.invalid("metadata values must be strings", param: "metadata") }
-            return text
-        } } ?? [:])
+        let metadata = try body.metadata() ?? [:]
         let environment = try scope(principal, context)
         let item = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: sessionID, metadata: metadata))
         return EditedResponse(status: .created, response: WorkItemResponse(item: item, family: family))
@@ -75,14 +74,14 @@ struct WorkController: Sendable {
         let worker = try family.workerID(request.headers)
         var block: Int?
         if let text = query["block_ms"] {
-            guard let value = Self.digits(text), (1...999).contains(value) else {
+            guard let value = QueryValues.digits(text), (1...999).contains(value) else {
                 throw RequestError.invalid("block_ms must be an integer from 1 to 999", param: "block_ms")
             }
             block = value
         }
         var reclaim = WorkPoll.defaultReclaimAfter
         if let text = query["reclaim_older_than_ms"] {
-            guard let value = Self.digits(text) else {
+            guard let value = QueryValues.digits(text) else {
                 throw RequestError.invalid("reclaim_older_than_ms must be a non-negative integer", param: "reclaim_older_than_ms")
             }
             reclaim = .milliseconds(value)
@@ -104,6 +103,7 @@ struct WorkController: Sendable {
             if let item = try await pollOnce() { return PollResponse(item: item, family: family) }
             if ContinuousClock.now >= deadline { return PollResponse(item: nil, family: family) }
             await waiter.wait(until: deadline)
+            if ContinuousClock.now < deadline { longPollWakeups.increment() }
         }
     }
 
@@ -149,17 +149,9 @@ struct WorkController: Sendable {
     @Sendable func patchMetadata(request: Request, context: Context) async throws -> WorkItemResponse {
         let principal = try await authenticator.principal(for: request)
         let body = try await JSONBody.read(request, context: context, required: true)
-        guard let members = try body.object("metadata") else {
+        guard let patch = try body.metadataPatch() else {
             throw RequestError.invalid("metadata must be an object of string or null values", param: "metadata")
         }
-        let patch = try members.mapValues { value -> String? in
-            switch value {
-            case .string(let text): return text
-            case .null: return nil
-            default: throw RequestError.invalid("metadata values must be strings or null", param: "metadata")
-            }
-        }
-        _ = try Self.metadata(patch.compactMapValues { $0 })
         let environment = try scope(principal, context)
         let workID = try context.parameters.require("work_id")
         return WorkItemResponse(item: try await functions.call(WorkMetadata(environmentID: environment, workID: workID, patch: patch)), family: family)
@@ -168,7 +160,7 @@ struct WorkController: Sendable {
     @Sendable func list(request: Request, context: Context) async throws -> ListResponse<WorkItemResponse> {
         let principal = try await authenticator.principal(for: request)
         let query = request.uri.queryParameters
-        let limit = try Self.pageLimit(request)
+        let limit = try QueryValues.pageLimit(request)
         let after = query["after_id"].map(String.init)
         let before = query["before_id"].map(String.init)
         if after != nil, before != nil {
@@ -212,27 +204,6 @@ struct WorkController: Sendable {
         guard principal.mayUse(environment: id) else { throw RequestError.forbidden("this token may not use environment \(id)") }
         guard IdentifierKind.environment.isValid(id) else { throw RequestError.notFound("environment \(id) not found") }
         return id
-    }
-
-    /// A list's `limit`: a positive integer, 20 when absent, capped at 100.
-    static func pageLimit(_ request: Request) throws(RequestError) -> Int {
-        guard let text = request.uri.queryParameters["limit"] else { return 20 }
-        guard let value = digits(text), value >= 1 else { throw .invalid("limit must be a positive integer", param: "limit") }
-        return min(value, 100)
-    }
-
-    /// A non-negative decimal integer (digits only), saturating far above any limit.
-    static func digits(_ text: some StringProtocol) -> Int? {
-        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
-        return Int(text) ?? Int(Int32.max)
-    }
-
-    /// Metadata limits: at most 64 keys of at most 256 bytes.
-    static func metadata(_ metadata: [String: String]) throws -> [String: String] {
-        guard metadata.count <= 64, metadata.keys.allSatisfy({ (1...256).contains($0.utf8.count) }) else {
-            throw RequestError.invalid("metadata holds at most 64 keys of 1 to 256 bytes", param: "metadata")
-        }
-        return metadata
     }
 }
 

@@ -54,7 +54,7 @@ struct WorkerController: Sendable {
         let principal = try await authenticator.principal(for: request)
         var limit = 50
         if let text = request.uri.queryParameters["limit"] {
-            guard let value = WorkController.digits(text), value >= 1 else {
+            guard let value = QueryValues.digits(text), value >= 1 else {
                 throw RequestError.invalid("limit must be a positive integer", param: "limit")
             }
             limit = min(value, 200)

@@ -1,0 +1,22 @@
+import LessorCore
+import Testing
+
+/// The refusal a call threw, or nil when it succeeded (any other failure is recorded as an issue).
+func refusal(_ body: () async throws(StoreError) -> Void) async -> Refusal? {
+    do throws(StoreError) {
+        try await body()
+        return nil
+    } catch {
+        if case .refused(let refusal) = error { return refusal }
+        Issue.record("not a refusal: \(error)")
+        return nil
+    }
+}
+
+extension Refusal {
+    /// The reason of a 412, whatever lease state it reports.
+    var preconditionReason: PreconditionReason? {
+        if case .preconditionFailed(let reason, _) = self { return reason }
+        return nil
+    }
+}
