@@ -1,4 +1,5 @@
 import Hummingbird
+import LessorCore
 
 /// The request context of every route: the request id and, once authenticated, who is calling.
 public struct LessorRequestContext: RequestContext {
@@ -14,4 +15,16 @@ public struct LessorRequestContext: RequestContext {
 
     /// Request bodies over 64 KiB are refused with 413.
     public var maxUploadSize: Int { 64 * 1024 }
+}
+
+extension LessorRequestContext {
+    /// The route's `environment_id` once the principal may use it (403), with a malformed id
+    /// answered like an unknown one (404).
+    /// - Throws: ``RequestError``.
+    func environment(usableBy principal: Principal) throws -> String {
+        let id = try parameters.require("environment_id")
+        guard principal.mayUse(environment: id) else { throw RequestError.forbidden("this token may not use environment \(id)") }
+        guard IdentifierKind.environment.isValid(id) else { throw RequestError.notFound("environment \(id) not found") }
+        return id
+    }
 }

@@ -43,7 +43,7 @@ struct EnvironmentController: Sendable {
 
     @Sendable func retrieve(request: Request, context: Context) async throws -> EnvironmentResponse {
         let principal = try await authenticator.principal(for: request)
-        let id = try scope(principal, context)
+        let id = try context.environment(usableBy: principal)
         guard let environment = try await environments.get(id: id) else { throw RequestError.notFound("environment \(id) not found") }
         return EnvironmentResponse(environment: environment)
     }
@@ -85,35 +85,26 @@ struct EnvironmentController: Sendable {
         update.metadata = try body.metadataPatch()
         update.kind = try Self.kind(body)
         try principal.requireAdmin()
-        update.environmentID = try scope(principal, context)
+        update.environmentID = try context.environment(usableBy: principal)
         return EnvironmentResponse(environment: try await environments.functions.call(update))
     }
 
     @Sendable func archive(request: Request, context: Context) async throws -> EnvironmentResponse {
         let principal = try await authenticator.principal(for: request)
         try principal.requireAdmin()
-        let id = try scope(principal, context)
+        let id = try context.environment(usableBy: principal)
         return EnvironmentResponse(environment: try await environments.functions.call(EnvironmentArchive(environmentID: id)))
     }
 
     @Sendable func delete(request: Request, context: Context) async throws -> EnvironmentDeletedResponse {
         let principal = try await authenticator.principal(for: request)
         try principal.requireAdmin()
-        let id = try scope(principal, context)
+        let id = try context.environment(usableBy: principal)
         try await environments.delete(id: id)
         return EnvironmentDeletedResponse(id: id)
     }
 
     // MARK: shared checks
-
-    /// The environment of the route once the principal may use it (403), with a malformed id
-    /// answered like an unknown one (404).
-    private func scope(_ principal: Principal, _ context: Context) throws -> String {
-        let id = try context.parameters.require("environment_id")
-        guard principal.mayUse(environment: id) else { throw RequestError.forbidden("this token may not use environment \(id)") }
-        guard IdentifierKind.environment.isValid(id) else { throw RequestError.notFound("environment \(id) not found") }
-        return id
-    }
 
     /// `config.type`, if the body names one.
     private static func kind(_ body: JSONBody) throws -> EnvironmentKind? {

@@ -63,7 +63,7 @@ struct WorkController: Sendable {
             }
         }
         let metadata = try body.metadata() ?? [:]
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let item = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: sessionID, metadata: metadata))
         return EditedResponse(status: .created, response: WorkItemResponse(item: item, family: family))
     }
@@ -86,7 +86,7 @@ struct WorkController: Sendable {
             }
             reclaim = .milliseconds(value)
         }
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let call = WorkPoll(environmentID: environment, workerID: worker, reclaimAfter: reclaim)
         let pollOnce = { () async throws(StoreError) -> WorkItem? in try await functions.call(call) }
         guard let block else { return PollResponse(item: try await pollOnce(), family: family) }
@@ -110,7 +110,7 @@ struct WorkController: Sendable {
     @Sendable func ack(request: Request, context: Context) async throws -> WorkItemResponse {
         let principal = try await authenticator.principal(for: request)
         let worker = try family.workerID(request.headers)
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
         let item = try await functions.call(WorkAck(environmentID: environment, workID: workID, workerID: worker, leaseTTL: defaultTTL))
         leasesGranted.increment()
@@ -123,7 +123,7 @@ struct WorkController: Sendable {
         let ttl = try DesiredTTL.parse(query["desired_ttl_seconds"].map(String.init)) ?? defaultTTL
         let expected = try ExpectedLastHeartbeat.parse(query["expected_last_heartbeat"].map(String.init))
         let worker = try family.workerID(request.headers)
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
         let result = try await functions.call(
             WorkHeartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttl: ttl, stopHandling: family.stopHandling))
@@ -134,14 +134,14 @@ struct WorkController: Sendable {
     @Sendable func stop(request: Request, context: Context) async throws -> WorkItemResponse {
         let principal = try await authenticator.principal(for: request)
         let force = try await JSONBody.read(request, context: context).bool("force") ?? false
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
         return WorkItemResponse(item: try await functions.call(WorkStop(environmentID: environment, workID: workID, force: force)), family: family)
     }
 
     @Sendable func get(request: Request, context: Context) async throws -> WorkItemResponse {
         let principal = try await authenticator.principal(for: request)
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
         return WorkItemResponse(item: try await functions.call(WorkGet(environmentID: environment, workID: workID)), family: family)
     }
@@ -152,7 +152,7 @@ struct WorkController: Sendable {
         guard let patch = try body.metadataPatch() else {
             throw RequestError.invalid("metadata must be an object of string or null values", param: "metadata")
         }
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
         return WorkItemResponse(item: try await functions.call(WorkMetadata(environmentID: environment, workID: workID, patch: patch)), family: family)
     }
@@ -177,7 +177,7 @@ struct WorkController: Sendable {
         for (name, value) in [("after_id", after), ("before_id", before)] {
             if let value, value.isEmpty { throw RequestError.invalid("\(name) must not be empty", param: name) }
         }
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         let backwards = cursor?.backwards ?? (before != nil)
         let boundary = cursor?.id ?? before ?? after
         let page = try await functions.call(WorkList(environmentID: environment, limit: limit, boundary: backwards ? .before(boundary) : .after(boundary)))
@@ -191,19 +191,8 @@ struct WorkController: Sendable {
 
     @Sendable func stats(request: Request, context: Context) async throws -> WorkStatsResponse {
         let principal = try await authenticator.principal(for: request)
-        let environment = try scope(principal, context)
+        let environment = try context.environment(usableBy: principal)
         return WorkStatsResponse(stats: try await functions.call(WorkStats(environmentID: environment, pollingWindow: family.pollingWindow)))
-    }
-
-    // MARK: shared checks
-
-    /// The environment of the route once the principal may use it (403), with a malformed id
-    /// answered like an unknown one (404).
-    private func scope(_ principal: Principal, _ context: Context) throws -> String {
-        let id = try context.parameters.require("environment_id")
-        guard principal.mayUse(environment: id) else { throw RequestError.forbidden("this token may not use environment \(id)") }
-        guard IdentifierKind.environment.isValid(id) else { throw RequestError.notFound("environment \(id) not found") }
-        return id
     }
 }
 
