@@ -1,15 +1,17 @@
-#!lua name=lessor_v1
--- lessor_v1: every lease decision of Lessor, one Redis Functions library. Each operation is
+#!lua name=lessor_v2
+-- lessor_v2: every lease decision of Lessor, one Redis Functions library. Each operation is
 -- one function, run atomically on Redis's clock; helpers are local functions of the library.
 --
 -- Loading: Lessor loads this file byte for byte (`FUNCTION LOAD REPLACE`) on every primary
 -- that lacks it or holds other code when /readyz is asked, and on a node that answers
 -- "Function not found"; `lessor scripts show` prints it and `FUNCTION LIST LIBRARYNAME
--- lessor_v1 WITHCODE` shows what a server runs. By hand:
+-- lessor_v2 WITHCODE` shows what a server runs. By hand:
 --   redis-cli -x FUNCTION LOAD REPLACE < lua/lessor.lua
 -- The version is in the library and every function name: a release that changes what a
--- function means ships lessor_v2, so replicas of the old release keep calling lessor_v1_*
--- during a rolling deploy.
+-- function means ships the next version beside this one, so replicas of the old release
+-- keep calling their own functions during a rolling deploy. v2 (after v1): the Anthropic
+-- family's heartbeat (ARGV[5]) and 412 reply, work_stats' polling window (ARGV[6]),
+-- environment metadata, update, archive and delete.
 --
 -- Keys. Every key a call knows before it runs is declared in KEYS; Swift's KeySpace names
 -- them, and this file never builds a key name of its own. `lessor scripts command <op>
@@ -215,8 +217,8 @@ end
 -- ARGV[4] metadata, a JSON object of strings   ARGV[5] 1 when a description was given, else 0
 -- Replies: { 'ok', field, value, ... } the environment hash (name, description when given, type,
 --          metadata, created_at, updated_at) | { 'exists' } (ids are fresh UUIDv7s: should not happen)
--- redis-cli FCALL lessor_v1_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1
-redis.register_function('lessor_v1_environment_create', function(keys, args)
+-- redis-cli FCALL lessor_v2_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1
+redis.register_function('lessor_v2_environment_create', function(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
   redis.call('HSET', keys[1], 'name', args[1], 'type', args[3], 'metadata', args[4],
@@ -233,7 +235,7 @@ end)
 -- ARGV[1] patch, a JSON object: { name?, description? (string | null), metadata? { k: string | null }, type? }
 -- Replies: { 'ok', field, value, ... } the environment hash | { 'environment_not_found' }
 --          | { 'environment_archived' } | { 'invalid_config_type_change', stored type }
-redis.register_function('lessor_v1_environment_update', function(keys, args)
+redis.register_function('lessor_v2_environment_update', function(keys, args)
   local stored = redis.call('HMGET', keys[1], 'type', 'archived_at', 'metadata')
   if not stored[1] then return { 'environment_not_found' } end
   if stored[2] then return { 'environment_archived' } end
@@ -261,7 +263,7 @@ end)
 -- again changes nothing.
 -- KEYS[1] <ns>:{env_X}:env
 -- Replies: { 'ok', field, value, ... } the environment hash, with archived_at | { 'environment_not_found' }
-redis.register_function('lessor_v1_environment_archive', function(keys)
+redis.register_function('lessor_v2_environment_archive', function(keys)
   if redis.call('EXISTS', keys[1]) == 0 then return { 'environment_not_found' } end
   if redis.call('HEXISTS', keys[1], 'archived_at') == 0 then
     local at = format_us(now_us())
@@ -276,7 +278,7 @@ end)
 -- KEYS     the environment keys
 -- ARGV[4]  retention seconds of stopped items (for the reaping before the check)
 -- Replies: { 'ok' } | { 'environment_not_found' } | { 'conflict', 'live_leases' }
-redis.register_function('lessor_v1_environment_delete', function(keys, args)
+redis.register_function('lessor_v2_environment_delete', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local retention = tonumber(args[4])
@@ -296,7 +298,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the new item
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
 --          | { 'exists' }
-redis.register_function('lessor_v1_work_enqueue', function(keys, args)
+redis.register_function('lessor_v2_work_enqueue', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env, true)
   if refused then return refused end
@@ -322,7 +324,7 @@ end)
 -- ARGV[4]  Worker-ID ('' when none)   ARGV[5] reclaim_older_than_ms   ARGV[6] retention seconds of stopped items
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the delivered item | { 'empty' }
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
-redis.register_function('lessor_v1_work_poll', function(keys, args)
+redis.register_function('lessor_v2_work_poll', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env, true)
   if refused then return refused end
@@ -358,7 +360,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } acknowledged (or the same worker's retry)
 --          | { 'conflict', reason }  reason: delivered_to_another_worker | held_by_another_worker | stopping | stopped
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v1_work_ack', function(keys, args)
+redis.register_function('lessor_v2_work_ack', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -406,9 +408,9 @@ end)
 --          | { 'precondition_failed', reason, state, last_heartbeat | false, lease_pttl_ms }
 --            reason: held_by_another_worker | last_heartbeat_mismatch; then the lease as it is
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
--- redis-cli FCALL lessor_v1_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
+-- redis-cli FCALL lessor_v2_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
 --   'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' work_Y worker-1 NO_HEARTBEAT 60 refuse
-redis.register_function('lessor_v1_work_heartbeat', function(keys, args)
+redis.register_function('lessor_v2_work_heartbeat', function(keys, args)
   local item, lease, deadlines = keys[2], keys[3], keys[4]
   local id, worker, expected, ttl = args[1], args[2], args[3], tonumber(args[4])
   local report_stop = args[5] == 'report'
@@ -462,7 +464,7 @@ end)
 -- ARGV[4]  work id   ARGV[5] force: 1 | 0   ARGV[6] retention seconds of stopped items
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the stop
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v1_work_stop', function(keys, args)
+redis.register_function('lessor_v2_work_stop', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -485,7 +487,7 @@ end)
 -- KEYS     the environment keys, then the item and its lease   ARGV[4] work id
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms }
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function{function_name = 'lessor_v1_work_get', flags = { 'no-writes' }, callback = function(keys, args)
+redis.register_function{function_name = 'lessor_v2_work_get', flags = { 'no-writes' }, callback = function(keys, args)
   local refused = environment_error(keys[1])
   if refused then return refused end
   if redis.call('EXISTS', keys[9]) == 0 then return { 'work_not_found' } end
@@ -498,7 +500,7 @@ end}
 -- ARGV[4]  work id   ARGV[5] patch, a JSON object of string or null values
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the patched item
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v1_work_metadata', function(keys, args)
+redis.register_function('lessor_v2_work_metadata', function(keys, args)
   local refused = environment_error(keys[1])
   if refused then return refused end
   local item = keys[9]
@@ -521,7 +523,7 @@ end)
 -- Replies: { 'ok', has_more (1|0), item, item, ... }  each item an array { field, value, ...,
 --          'lease_pttl', ms }, ascending by id whatever the direction
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v1_work_list', function(keys, args)
+redis.register_function('lessor_v2_work_list', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -575,7 +577,7 @@ end)
 -- ARGV[6]  polling window in ms (at most 60000)
 -- Replies: { 'ok', depth, pending, oldest_queued_at | false, workers_polling }
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v1_work_stats', function(keys, args)
+redis.register_function('lessor_v2_work_stats', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -599,7 +601,7 @@ end)
 -- ARGV[4]  batch size   ARGV[5] retention seconds of stopped items
 -- Replies: { 'ok', reaped, more (1|0), next_deadline_ms | false }
 --          | { 'environment_not_found' }  (a cloud environment is reaped too: it has no leases)
-redis.register_function('lessor_v1_work_reap', function(keys, args)
+redis.register_function('lessor_v2_work_reap', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local batch, retention = tonumber(args[4]), tonumber(args[5])
@@ -621,7 +623,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the expiry
 --          | { 'conflict', state }  the item holds no lease (queued or stopped)
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v1_work_expire_lease', function(keys, args)
+redis.register_function('lessor_v2_work_expire_lease', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -649,7 +651,7 @@ end)
 -- ARGV[4] lifetime in seconds, or '' for none
 -- Replies: { 'ok', field, value, ... } id, name, environment_ids, created_at, expires_at ('' when
 --          none), revoked (0) | { 'exists' }  the secret or id is taken (should not happen)
-redis.register_function('lessor_v1_token_create', function(keys, args)
+redis.register_function('lessor_v2_token_create', function(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 or redis.call('EXISTS', keys[2]) == 1 then return { 'exists' } end
   local now = now_us()
   local lifetime = tonumber(args[4])
@@ -668,7 +670,7 @@ end)
 -- its expiry, if any) so revoking again answers the same.
 -- KEYS[1] <ns>:{tokens}:id:<tok_...>   ARGV[1] the record key prefix, <ns>:{tokens}:hash:
 -- Replies: { 'ok' } revoked now or before | { 'token_not_found' } no such token (or it expired)
-redis.register_function('lessor_v1_token_revoke', function(keys, args)
+redis.register_function('lessor_v2_token_revoke', function(keys, args)
   local digest = redis.call('GET', keys[1])
   if not digest then return { 'token_not_found' } end
   local record = args[1] .. digest
@@ -687,7 +689,7 @@ end)
 -- KEYS[1] <ns>:{wrk_X}:worker
 -- ARGV[1] worker id   ARGV[2] name   ARGV[3] description ('' = none)   ARGV[4] token SHA-256 (hex)
 -- Replies: { 'ok', field, value, ... } the worker hash | { 'exists' } (should not happen)
-redis.register_function('lessor_v1_worker_create', function(keys, args)
+redis.register_function('lessor_v2_worker_create', function(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
   redis.call('HSET', keys[1], 'id', args[1], 'name', args[2], 'description', args[3], 'tokenSha256', args[4],
@@ -698,7 +700,7 @@ end)
 -- worker_get: reads a worker and whether its presence lease is live (GET /v1/workers/{id}).
 -- KEYS[1] <ns>:{wrk_X}:worker   KEYS[2] <ns>:{wrk_X}:presence
 -- Replies: { 'ok', field, value, ..., 'presence_pttl', ms }  ms <= 0: offline | { 'worker_not_found' }
-redis.register_function{function_name = 'lessor_v1_worker_get', flags = { 'no-writes' }, callback = function(keys)
+redis.register_function{function_name = 'lessor_v2_worker_get', flags = { 'no-writes' }, callback = function(keys)
   local reply = redis.call('HGETALL', keys[1])
   if #reply == 0 then return { 'worker_not_found' } end
   table.insert(reply, 1, 'ok')
@@ -721,7 +723,7 @@ end}
 -- ARGV[4] lastActivityAt in microseconds since 1970 ('' when absent or null)
 -- ARGV[5] openSessionCount ('' when absent)   ARGV[6] presence TTL in ms
 -- Replies: { 'ok', lastHeartbeatAt, lastActiveAt | false } | { 'worker_not_found' } | { 'wrong_token' }
-redis.register_function('lessor_v1_worker_heartbeat', function(keys, args)
+redis.register_function('lessor_v2_worker_heartbeat', function(keys, args)
   local stored = redis.call('HMGET', keys[1], 'tokenSha256', 'lastHeartbeatAt', 'lastActiveAt', 'lastSentAt')
   if not stored[1] then return { 'worker_not_found' } end
   if args[1] == '' or args[1] ~= stored[1] then return { 'wrong_token' } end

@@ -51,6 +51,25 @@ struct HealthTests {
         }
     }
 
+    /// A rolling deploy: the old release's library (another version) stays loaded beside this
+    /// one, so the old release's nodes keep their functions while the new ones serve.
+    @Test func readinessLoadsThisLibraryBesideAnOldReleasesOne() async throws {
+        try await withRedisServer { server in
+            let old = "#!lua name=lessor_v1\nredis.register_function('lessor_v1_work_get', function() return { 'ok' } end)\n"
+            _ = try await server.cli("FUNCTION", "LOAD", old)
+            let redis = try client(server)
+            defer { redis.shutDown() }
+            let app = Application(router: buildRouter(functions: LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor")), settings: RouteSettings()))
+            try await app.test(.router) { http in
+                try await http.execute(uri: "/readyz", method: .get) { response in #expect(response.status == .ok) }
+            }
+            let libraries = try await server.cli("FUNCTION", "LIST")
+            #expect(libraries.contains("lessor_v1") && libraries.contains(LessorLibrary.embedded.name), "\(libraries)")
+            #expect(LessorLibrary.embedded.name != "lessor_v1")
+            #expect(try await server.cli("FCALL", "lessor_v1_work_get", "0") == "ok", "the old release's function still answers")
+        }
+    }
+
     @Test func requestIDsAreEchoedOrMinted() async throws {
         try await withRedisServer { server in
             let redis = try client(server)
