@@ -76,23 +76,23 @@ public struct Environments: Sendable {
         return (Array(page.prefix(limit)), hasMore)
     }
 
-    /// The environments of these ids that exist, in the ids' order.
+    /// The environments of these ids that exist, in the ids' order, read concurrently.
     private func read(_ ids: [String]) async throws(StoreError) -> [WorkEnvironment] {
-        let results = await withTaskGroup(of: (Int, Result<WorkEnvironment?, StoreError>).self) { group in
-            for (index, id) in ids.enumerated() {
-                group.addTask {
-                    do throws(StoreError) { return (index, .success(try await get(id: id))) } catch { return (index, .failure(error)) }
+        do {
+            return try await withThrowingTaskGroup(of: (Int, WorkEnvironment?).self) { group in
+                for (index, id) in ids.enumerated() {
+                    group.addTask { (index, try await get(id: id)) }
                 }
+                var found = [WorkEnvironment?](repeating: nil, count: ids.count)
+                for try await (index, environment) in group { found[index] = environment }
+                return found.compactMap { $0 }
             }
-            var results = [Result<WorkEnvironment?, StoreError>](repeating: .success(nil), count: ids.count)
-            for await (index, result) in group { results[index] = result }
-            return results
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            // Only get(id:) throws, and only StoreError; a cancelled request ends here too.
+            throw .redis(RedisError(.shutdown, "reading environments was cancelled"))
         }
-        var environments: [WorkEnvironment] = []
-        for result in results {
-            if let environment = try result.get() { environments.append(environment) }
-        }
-        return environments
     }
 
     /// Every registered environment id (the reaper's list).
