@@ -11,7 +11,8 @@
 -- function means ships the next version beside this one, so replicas of the old release
 -- keep calling their own functions during a rolling deploy. v2 (after v1): the Anthropic
 -- family's heartbeat (ARGV[5]) and 412 reply, work_stats' polling window (ARGV[6]),
--- environment metadata, update, archive and delete.
+-- environment metadata, update, archive and delete; delivery and lapse counts, max_lapses,
+-- stop_reason, list filters, and the dead-letter counts in the poll, stats and reap replies.
 --
 -- Keys. Every key a call knows before it runs is declared in KEYS; Swift's KeySpace names
 -- them, and this file never builds a key name of its own. `lessor scripts command <op>
@@ -169,11 +170,13 @@ local function requeue(E, id, item, lease, now)
   redis.call('PUBLISH', E.wakeup, id)
 end
 
--- Final state: lease released at once; the hash expires after the retention period.
-local function stop_item(E, id, item, lease, now, retention_seconds)
+-- Final state: lease released at once; the hash expires after the retention period. `reason`
+-- is the stop_reason: completed | stopped_by_request | forced | lease_lapsed_too_often |
+-- lapsed_while_stopping.
+local function stop_item(E, id, item, lease, now, retention_seconds, reason)
   unindex(E, id, lease)
   local at = format_us(now)
-  redis.call('HSET', item, 'state', 'stopped', 'stopped_at', at)
+  redis.call('HSET', item, 'state', 'stopped', 'stopped_at', at, 'stop_reason', reason)
   redis.call('HDEL', item, 'lease_expires_at')
   if redis.call('HEXISTS', item, 'stop_requested_at') == 0 then
     redis.call('HSET', item, 'stop_requested_at', at)
@@ -182,13 +185,31 @@ local function stop_item(E, id, item, lease, now, retention_seconds)
   redis.call('ZADD', E.stopped, math.floor(now / 1000), id)
 end
 
--- Requeues (or, for `stopping`, stops) the items whose lease lapsed before now, looking at up
--- to `batch` items whose recorded deadline passed; live ones among them are re-scored.
--- Returns how many it requeued or stopped and whether more due entries wait.
+-- An item whose lease lapsed: from starting/active it counts a lapse and goes back to the
+-- queue, or, once it has lapsed the environment's max_lapses times, is stopped as a dead
+-- letter; from stopping it is stopped. Returns 1 when it was dead-lettered, else 0.
+local function lapse(E, id, item, lease, now, retention_seconds, max_lapses, state)
+  if state == 'stopping' then
+    stop_item(E, id, item, lease, now, retention_seconds, 'lapsed_while_stopping')
+    return 0
+  end
+  local lapses = redis.call('HINCRBY', item, 'lapse_count', 1)
+  if max_lapses and lapses >= max_lapses then
+    stop_item(E, id, item, lease, now, retention_seconds, 'lease_lapsed_too_often')
+    return 1
+  end
+  requeue(E, id, item, lease, now)
+  return 0
+end
+
+-- Requeues (or stops, see lapse) the items whose lease lapsed before now, looking at up to
+-- `batch` items whose recorded deadline passed; live ones among them are re-scored.
+-- Returns how many it handled, whether more due entries wait, and how many it dead-lettered.
 local function reap_lapsed(E, now, batch, retention_seconds)
   local ms = math.floor(now / 1000)
   local due = redis.call('ZRANGEBYSCORE', E.deadlines, '-inf', ms, 'LIMIT', 0, batch)
-  local handled = 0
+  local handled, dead = 0, 0
+  local max_lapses
   for _, id in ipairs(due) do
     local item, lease = E.item_prefix .. id, E.lease_prefix .. id
     local pttl = redis.call('PTTL', lease)
@@ -198,32 +219,34 @@ local function reap_lapsed(E, now, batch, retention_seconds)
       redis.call('ZADD', E.deadlines, ms + pttl, id)
     else
       local state = redis.call('HGET', item, 'state')
-      if state == 'starting' or state == 'active' then
-        requeue(E, id, item, lease, now)
-      elseif state == 'stopping' then
-        stop_item(E, id, item, lease, now, retention_seconds)
+      if state == 'starting' or state == 'active' or state == 'stopping' then
+        if max_lapses == nil then max_lapses = tonumber(redis.call('HGET', E.env, 'max_lapses')) or false end
+        dead = dead + lapse(E, id, item, lease, now, retention_seconds, max_lapses, state)
       else
         redis.call('ZREM', E.deadlines, id)
       end
       handled = handled + 1
     end
   end
-  return handled, #due == batch
+  return handled, #due == batch, dead
 end
 
 -- environment_create: creates an environment (POST /api/v1/cloud/environments, POST /v1/environments).
 -- KEYS[1] <ns>:{env_X}:env
 -- ARGV[1] name   ARGV[2] description ('' with ARGV[5] = 0: none)   ARGV[3] type: self_hosted | cloud
 -- ARGV[4] metadata, a JSON object of strings   ARGV[5] 1 when a description was given, else 0
+-- ARGV[6] max_lapses: 1-1000, or '' for none (an item that lapses that often is stopped)
 -- Replies: { 'ok', field, value, ... } the environment hash (name, description when given, type,
---          metadata, created_at, updated_at) | { 'exists' } (ids are fresh UUIDv7s: should not happen)
--- redis-cli FCALL lessor_v2_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1
+--          metadata, max_lapses when set, created_at, updated_at) | { 'exists' } (ids are fresh
+--          UUIDv7s: should not happen)
+-- redis-cli FCALL lessor_v2_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1 3
 redis.register_function('lessor_v2_environment_create', function(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
   redis.call('HSET', keys[1], 'name', args[1], 'type', args[3], 'metadata', args[4],
     'created_at', at, 'updated_at', at)
   if args[5] == '1' then redis.call('HSET', keys[1], 'description', args[2]) end
+  if (args[6] or '') ~= '' then redis.call('HSET', keys[1], 'max_lapses', args[6]) end
   return hash_reply(keys[1])
 end)
 
@@ -232,7 +255,8 @@ end)
 -- a `metadata` value upserts its key, null or '' deletes it; `type`, when given, must be the
 -- stored one (an environment's type never changes).
 -- KEYS[1] <ns>:{env_X}:env
--- ARGV[1] patch, a JSON object: { name?, description? (string | null), metadata? { k: string | null }, type? }
+-- ARGV[1] patch, a JSON object: { name?, description? (string | null), metadata? { k: string | null },
+--         max_lapses? (1-1000 | null), type? }
 -- Replies: { 'ok', field, value, ... } the environment hash | { 'environment_not_found' }
 --          | { 'environment_archived' } | { 'invalid_config_type_change', stored type }
 redis.register_function('lessor_v2_environment_update', function(keys, args)
@@ -253,6 +277,11 @@ redis.register_function('lessor_v2_environment_update', function(keys, args)
       if value == cjson.null or value == '' then metadata[name] = nil else metadata[name] = value end
     end
     redis.call('HSET', keys[1], 'metadata', cjson.encode(metadata))
+  end
+  if patch.max_lapses == cjson.null then
+    redis.call('HDEL', keys[1], 'max_lapses')
+  elseif type(patch.max_lapses) == 'number' then
+    redis.call('HSET', keys[1], 'max_lapses', patch.max_lapses)
   end
   redis.call('HSET', keys[1], 'updated_at', format_us(now_us()))
   return hash_reply(keys[1])
@@ -307,7 +336,8 @@ redis.register_function('lessor_v2_work_enqueue', function(keys, args)
   local now = now_us()
   local at = format_us(now)
   redis.call('HSET', item, 'id', id, 'state', 'queued', 'data_type', args[5], 'session_id', args[6],
-    'created_at', at, 'available_at', at, 'fencing_token', 0, 'metadata', args[7])
+    'created_at', at, 'available_at', at, 'fencing_token', 0, 'delivery_count', 0, 'lapse_count', 0,
+    'metadata', args[7])
   local ms = math.floor(now / 1000)
   redis.call('ZADD', E.queue, ms + FRESH, id)
   redis.call('ZADD', E.available, ms, id)
@@ -322,7 +352,8 @@ end)
 -- items (oldest first). Lapsed leases of the environment are reaped first (up to 100).
 -- KEYS     the environment keys
 -- ARGV[4]  Worker-ID ('' when none)   ARGV[5] reclaim_older_than_ms   ARGV[6] retention seconds of stopped items
--- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the delivered item | { 'empty' }
+-- Replies: { 'ok', field, value, ..., 'lease_pttl', ms, 'dead_lettered', n } the delivered item
+--          | { 'empty', dead_lettered } (n: items the reaping stopped for lapsing too often)
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
 redis.register_function('lessor_v2_work_poll', function(keys, args)
   local E = environment(keys, args)
@@ -331,7 +362,7 @@ redis.register_function('lessor_v2_work_poll', function(keys, args)
   local worker, reclaim_ms, retention = args[4], tonumber(args[5]), tonumber(args[6])
   local now = now_us()
   local ms = math.floor(now / 1000)
-  reap_lapsed(E, now, 100, retention)
+  local _, _, dead = reap_lapsed(E, now, 100, retention)
   if worker ~= '' then
     redis.call('ZADD', E.pollers, ms, worker)
     redis.call('ZREMRANGEBYSCORE', E.pollers, '-inf', ms - POLLERS_KEPT_MS)
@@ -344,13 +375,16 @@ redis.register_function('lessor_v2_work_poll', function(keys, args)
   else
     id = redis.call('ZRANGEBYSCORE', E.delivered, '-inf', ms - reclaim_ms, 'LIMIT', 0, 1)[1] or head[1]
   end
-  if not id then return { 'empty' } end
+  if not id then return { 'empty', dead } end
 
   local item = E.item_prefix .. id
   redis.call('ZREM', E.queue, id)
   redis.call('ZADD', E.delivered, ms, id)
   redis.call('HSET', item, 'delivered_at', format_us(now), 'delivered_to', worker)
-  return item_reply(item, E.lease_prefix .. id)
+  local reply = item_reply(item, E.lease_prefix .. id)
+  table.insert(reply, 'dead_lettered')
+  table.insert(reply, tostring(dead))
+  return reply
 end)
 
 -- work_ack: acknowledges an item (POST .../work/{id}/ack): queued -> starting, first lease,
@@ -383,6 +417,7 @@ redis.register_function('lessor_v2_work_ack', function(keys, args)
   local now = now_us()
   local holder = worker ~= '' and worker or delivered_to
   local token = redis.call('HINCRBY', item, 'fencing_token', 1)
+  redis.call('HINCRBY', item, 'delivery_count', 1)
   unindex(E, id, lease)
   redis.call('HSET', item, 'state', 'starting', 'acknowledged_at', format_us(now), 'worker_id', holder,
     'lease_expires_at', format_us(now + ttl * 1000000))
@@ -458,10 +493,14 @@ redis.register_function('lessor_v2_work_heartbeat', function(keys, args)
 end)
 
 -- work_stop: graceful or forced stop (POST .../work/{id}/stop).
--- graceful: queued -> stopped; starting/active -> stopping; stopping -> stopped; stopped as is.
+-- graceful: queued -> stopped; starting/active -> stopping; stopping -> stopped; stopped as is;
+--           from the holder itself (ARGV[7] is its worker id): starting/active/stopping -> stopped.
 -- force:    any live state -> stopped. A stopped item's lease is released at once.
+-- stop_reason: forced; completed when a graceful stop comes from the holder; else
+-- stopped_by_request.
 -- KEYS     the environment keys, then the item and its lease
 -- ARGV[4]  work id   ARGV[5] force: 1 | 0   ARGV[6] retention seconds of stopped items
+-- ARGV[7]  the caller's worker id ('' when none)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the stop
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
 redis.register_function('lessor_v2_work_stop', function(keys, args)
@@ -475,8 +514,11 @@ redis.register_function('lessor_v2_work_stop', function(keys, args)
   if state == 'stopped' then return item_reply(item, lease) end
 
   local now = now_us()
-  if force or state == 'queued' or state == 'stopping' then
-    stop_item(E, id, item, lease, now, retention)
+  local worker = args[7] or ''
+  local by_holder = worker ~= '' and state ~= 'queued' and worker == redis.call('HGET', item, 'worker_id')
+  if force or by_holder or state == 'queued' or state == 'stopping' then
+    local reason = force and 'forced' or (by_holder and 'completed' or 'stopped_by_request')
+    stop_item(E, id, item, lease, now, retention, reason)
   else
     redis.call('HSET', item, 'state', 'stopping', 'stop_requested_at', format_us(now))
   end
@@ -516,10 +558,12 @@ redis.register_function('lessor_v2_work_metadata', function(keys, args)
 end)
 
 -- work_list: one page of items in id order (GET .../work). Ids are UUIDv7 hex, so the
--- lexical order of the items index is creation order.
+-- lexical order of the items index is creation order. With a filter, the items that do not
+-- match are skipped (a filtered page may read far more of the index than it returns).
 -- KEYS     the environment keys
 -- ARGV[4]  limit (1-100)   ARGV[5] direction: after | before
 -- ARGV[6]  boundary id, exclusive ('' = from the start for after, from the end for before)
+-- ARGV[7]  only this state ('' = any)   ARGV[8] only this stop_reason ('' = any)
 -- Replies: { 'ok', has_more (1|0), item, item, ... }  each item an array { field, value, ...,
 --          'lease_pttl', ms }, ascending by id whatever the direction
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
@@ -528,34 +572,35 @@ redis.register_function('lessor_v2_work_list', function(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
   local limit, direction, boundary = tonumber(args[4]), args[5], args[6]
+  local state, stop_reason = args[7] or '', args[8] or ''
   local items = {}
   local has_more = 0
   local cursor = boundary
   -- Items whose hash expired after their retention are dropped from the index as met.
-  while #items < limit do
+  while has_more == 0 do
     local ids
     if direction == 'after' then
-      ids = redis.call('ZRANGEBYLEX', E.items, cursor == '' and '-' or '(' .. cursor, '+', 'LIMIT', 0, limit + 1 - #items)
+      ids = redis.call('ZRANGEBYLEX', E.items, cursor == '' and '-' or '(' .. cursor, '+', 'LIMIT', 0, limit + 1)
     else
-      ids = redis.call('ZREVRANGEBYLEX', E.items, cursor == '' and '+' or '(' .. cursor, '-', 'LIMIT', 0, limit + 1 - #items)
+      ids = redis.call('ZREVRANGEBYLEX', E.items, cursor == '' and '+' or '(' .. cursor, '-', 'LIMIT', 0, limit + 1)
     end
-    if #ids == 0 then break end
     for _, id in ipairs(ids) do
-      if #items == limit then
-        has_more = 1
-        break
-      end
       local item = E.item_prefix .. id
-      if redis.call('EXISTS', item) == 1 then
+      local fields = redis.call('HMGET', item, 'state', 'stop_reason')
+      if not fields[1] then
+        redis.call('ZREM', E.items, id)
+      elseif (state == '' or fields[1] == state) and (stop_reason == '' or fields[2] == stop_reason) then
+        if #items == limit then
+          has_more = 1
+          break
+        end
         local reply = item_reply(item, E.lease_prefix .. id)
         table.remove(reply, 1)
         table.insert(items, reply)
-      else
-        redis.call('ZREM', E.items, id)
       end
       cursor = id
     end
-    if has_more == 1 or #ids < limit + 1 - #items then break end
+    if #ids < limit + 1 then break end
   end
   local reply = { 'ok', has_more }
   if direction == 'after' then
@@ -575,7 +620,7 @@ end)
 -- KEYS     the environment keys
 -- ARGV[4]  default redelivery window in ms (5000)   ARGV[5] retention seconds of stopped items
 -- ARGV[6]  polling window in ms (at most 60000)
--- Replies: { 'ok', depth, pending, oldest_queued_at | false, workers_polling }
+-- Replies: { 'ok', depth, pending, oldest_queued_at | false, workers_polling, dead_lettered }
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
 redis.register_function('lessor_v2_work_stats', function(keys, args)
   local E = environment(keys, args)
@@ -583,14 +628,14 @@ redis.register_function('lessor_v2_work_stats', function(keys, args)
   if refused then return refused end
   local now = now_us()
   local ms = math.floor(now / 1000)
-  reap_lapsed(E, now, 100, tonumber(args[5]))
+  local _, _, dead = reap_lapsed(E, now, 100, tonumber(args[5]))
   local window = tonumber(args[4])
   local pending = redis.call('ZCOUNT', E.delivered, '(' .. (ms - window), '+inf')
   local depth = redis.call('ZCARD', E.queue) + redis.call('ZCARD', E.delivered) - pending
   local oldest = redis.call('ZRANGE', E.available, 0, 0)[1]
   local oldest_at = oldest and redis.call('HGET', E.item_prefix .. oldest, 'available_at') or false
   local polling = redis.call('ZCOUNT', E.pollers, ms - tonumber(args[6]), '+inf')
-  return { 'ok', depth, pending, oldest_at, polling }
+  return { 'ok', depth, pending, oldest_at, polling, dead }
 end)
 
 -- work_reap: the background reaper's step for one environment. Items whose lease lapsed go
@@ -599,25 +644,26 @@ end)
 -- Every front node runs it; running it twice at once is harmless, the function decides.
 -- KEYS     the environment keys
 -- ARGV[4]  batch size   ARGV[5] retention seconds of stopped items
--- Replies: { 'ok', reaped, more (1|0), next_deadline_ms | false }
+-- Replies: { 'ok', reaped, more (1|0), next_deadline_ms | false, dead_lettered }
 --          | { 'environment_not_found' }  (a cloud environment is reaped too: it has no leases)
 redis.register_function('lessor_v2_work_reap', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local batch, retention = tonumber(args[4]), tonumber(args[5])
   local now = now_us()
-  local reaped, more = reap_lapsed(E, now, batch, retention)
+  local reaped, more, dead = reap_lapsed(E, now, batch, retention)
   local expired = redis.call('ZRANGEBYSCORE', E.stopped, '-inf', math.floor(now / 1000) - retention * 1000, 'LIMIT', 0, batch)
   for _, id in ipairs(expired) do
     redis.call('ZREM', E.stopped, id)
     redis.call('ZREM', E.items, id)
   end
   local next_deadline = redis.call('ZRANGE', E.deadlines, 0, 0, 'WITHSCORES')[2] or false
-  return { 'ok', reaped, more and 1 or 0, next_deadline }
+  return { 'ok', reaped, more and 1 or 0, next_deadline, dead }
 end)
 
 -- work_expire_lease: ends an item's lease now, as if it had lapsed (`lessor lease expire`):
--- starting/active -> queued (redelivered first), stopping -> stopped.
+-- starting/active -> queued (redelivered first; a lapse counted, so max_lapses applies),
+-- stopping -> stopped.
 -- KEYS     the environment keys, then the item and its lease
 -- ARGV[4]  work id   ARGV[5] retention seconds of stopped items
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the expiry
@@ -630,14 +676,9 @@ redis.register_function('lessor_v2_work_expire_lease', function(keys, args)
   local item, lease, id = keys[9], keys[10], args[4]
   local state = redis.call('HGET', item, 'state')
   if not state then return { 'work_not_found' } end
-  local now = now_us()
-  if state == 'starting' or state == 'active' then
-    requeue(E, id, item, lease, now)
-  elseif state == 'stopping' then
-    stop_item(E, id, item, lease, now, tonumber(args[5]))
-  else
-    return { 'conflict', state }
-  end
+  if state ~= 'starting' and state ~= 'active' and state ~= 'stopping' then return { 'conflict', state } end
+  local max_lapses = tonumber(redis.call('HGET', E.env, 'max_lapses')) or false
+  lapse(E, id, item, lease, now_us(), tonumber(args[5]), max_lapses, state)
   return item_reply(item, lease)
 end)
 

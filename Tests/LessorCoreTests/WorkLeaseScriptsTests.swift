@@ -106,10 +106,10 @@ struct WorkLeaseScriptsTests {
             #expect(created.state == .queued)
             #expect(created.fencingToken == 0)
             #expect(created.metadata == ["team": "infra"])
-            let delivered = try #require(try await work.call(WorkPoll(environmentID: environment, workerID: "w1", reclaimAfter: .milliseconds(5000))))
+            let delivered = try #require(try await work.call(WorkPoll(environmentID: environment, workerID: "w1", reclaimAfter: .milliseconds(5000))).item)
             #expect(delivered.id == created.id)
             #expect(delivered.state == .queued)
-            #expect(try await work.call(WorkPoll(environmentID: environment, workerID: "w2", reclaimAfter: .milliseconds(5000))) == nil)
+            #expect(try await work.call(WorkPoll(environmentID: environment, workerID: "w2", reclaimAfter: .milliseconds(5000))).item == nil)
 
             #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: created.id, workerID: "w1", expected: nil, ttl: .seconds(60))) } == .conflict(.queued))
             #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkAck(environmentID: environment, workID: created.id, workerID: "w2", leaseTTL: .seconds(60))) } == .conflict(.deliveredToAnotherWorker))
@@ -204,7 +204,7 @@ struct WorkLeaseScriptsTests {
             #expect(try await server.cli("EXISTS", KeySpace(namespace: "lessor").lease(environment, leased.id)) == "0")
 
             #expect(await refusal { () async throws(StoreError) in _ = try await work.call(WorkHeartbeat(environmentID: environment, workID: leased.id, workerID: "old", expected: .at(revived.lastHeartbeat!), ttl: .seconds(60))) } == .conflict(.queued))
-            let redelivered = try await work.call(WorkPoll(environmentID: environment, workerID: "new", reclaimAfter: .milliseconds(5000)))
+            let redelivered = try await work.call(WorkPoll(environmentID: environment, workerID: "new", reclaimAfter: .milliseconds(5000))).item
             #expect(redelivered?.id == leased.id, "redelivered before the never-delivered \(fresh.id)")
             let taken = try await work.call(WorkAck(environmentID: environment, workID: leased.id, workerID: "new", leaseTTL: .seconds(60)))
             #expect(taken.fencingToken == 2)
@@ -254,13 +254,13 @@ struct WorkLeaseScriptsTests {
         try await withEnvironment(backend) { _, work, environment in
             let item = try await enqueue(work, environment)
             _ = try await work.call(WorkPoll(environmentID: environment, workerID: "a", reclaimAfter: .milliseconds(5000)))
-            #expect(try await work.call(WorkPoll(environmentID: environment, workerID: "b", reclaimAfter: .milliseconds(5000))) == nil)
+            #expect(try await work.call(WorkPoll(environmentID: environment, workerID: "b", reclaimAfter: .milliseconds(5000))).item == nil)
             let stats = try await work.call(WorkStats(environmentID: environment))
             #expect(stats.depth == 0)
             #expect(stats.pending == 1)
             #expect(stats.workersPolling == 2)
             #expect(stats.oldestQueuedAt == item.createdAt)
-            let reclaimed = try await work.call(WorkPoll(environmentID: environment, workerID: "b", reclaimAfter: .milliseconds(0)))
+            let reclaimed = try await work.call(WorkPoll(environmentID: environment, workerID: "b", reclaimAfter: .milliseconds(0))).item
             #expect(reclaimed?.id == item.id)
             _ = try await work.call(WorkAck(environmentID: environment, workID: item.id, workerID: "b", leaseTTL: .seconds(60)))
             let after = try await work.call(WorkStats(environmentID: environment))

@@ -63,7 +63,7 @@ struct CLITests {
             #expect(status == 0, "\(output)")
             #expect(field("state", in: output) == "queued")
             #expect(try await server.cli("EXISTS", "lessor:{\(environment)}:lease:\(item.id)") == "0")
-            #expect(try await work.call(WorkPoll(environmentID: environment, workerID: "w2"))?.id == item.id)
+            #expect(try await work.call(WorkPoll(environmentID: environment, workerID: "w2")).item?.id == item.id)
             (status, output) = try await lessor(["lease", "expire", environment, item.id], server)
             #expect(status == 1)
             #expect(output.contains("holds no lease"))

@@ -80,13 +80,14 @@ struct OpenAPITests {
             let anthropic = "/v1/environments"
             let aEnvT = "\(anthropic)/{environment_id}"
             let aWorkT = "\(aEnvT)/work/{work_id}"
-            let aEnv = try #require((try await r.call(.post, anthropic, template: anthropic, body: #"{"name":"a","metadata":{"team":"x"}}"#) as? [String: Any])?["id"] as? String)
+            let aEnv = try #require((try await r.call(.post, anthropic, template: anthropic, body: #"{"name":"a","metadata":{"team":"x"},"max_lapses":3}"#) as? [String: Any])?["id"] as? String)
             try await r.call(.get, "\(anthropic)?include_archived=true", template: anthropic)
             try await r.call(.get, "\(anthropic)/\(aEnv)", template: aEnvT, headers: [("anthropic-version", "2023-06-01")])
             try await r.call(.post, "\(anthropic)/\(aEnv)?beta=true", template: aEnvT, body: #"{"name":"renamed"}"#)
             let aBase = "\(anthropic)/\(aEnv)/work"
             let aWork = try #require((try await r.call(.post, aBase, template: "\(aEnvT)/work", body: "{}") as? [String: Any])?["id"] as? String)
             try await r.call(.get, "\(aBase)?limit=1", template: "\(aEnvT)/work")
+            try await r.call(.get, "\(aBase)?state=stopped&stop_reason=forced", template: "\(aEnvT)/work")
             try await r.call(.get, "\(aBase)/poll?block_ms=10", template: "\(aEnvT)/work/poll", headers: [("Anthropic-Worker-ID", "aw")])
             try await r.call(.get, "\(aBase)/poll", template: "\(aEnvT)/work/poll")
             try await r.call(.get, "\(aBase)/stats", template: "\(aEnvT)/work/stats")

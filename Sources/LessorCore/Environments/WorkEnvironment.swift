@@ -15,6 +15,8 @@ public struct WorkEnvironment: Sendable, Equatable {
     public var description: String?
     public var kind: EnvironmentKind
     public var metadata: [String: String]
+    /// An item whose lease lapses this many times is stopped instead of requeued; nil: never.
+    public var maxLapses: Int?
     /// When it was archived; nil while it takes new work.
     public var archivedAt: Timestamp?
     public var createdAt: Timestamp
@@ -31,6 +33,7 @@ public struct WorkEnvironment: Sendable, Equatable {
         self.description = hash["description"]
         self.kind = kind
         self.metadata = MetadataJSON.decode(hash["metadata"] ?? "{}")
+        self.maxLapses = hash["max_lapses"].flatMap { Int($0) }
         self.archivedAt = hash["archived_at"].flatMap { Timestamp(rfc3339: $0) }
         self.createdAt = createdAt
         self.updatedAt = hash["updated_at"].flatMap { Timestamp(rfc3339: $0) } ?? createdAt
@@ -57,67 +60,83 @@ public struct EnvironmentCreate: EnvironmentHashCall {
     public var description: String?
     public var kind: EnvironmentKind
     public var metadata: [String: String]
+    /// 1–1000, or nil for no limit.
+    public var maxLapses: Int?
 
-    public init(environmentID: String, name: String, description: String?, kind: EnvironmentKind, metadata: [String: String] = [:]) {
+    public init(environmentID: String, name: String, description: String?, kind: EnvironmentKind, metadata: [String: String] = [:], maxLapses: Int? = nil) {
         self.environmentID = environmentID
         self.name = name
         self.description = description
         self.kind = kind
         self.metadata = metadata
+        self.maxLapses = maxLapses
     }
 
     public func arguments(_ keys: KeySpace) -> [any RedisArgumentConvertible] {
-        [name, description ?? "", kind.rawValue, MetadataJSON.encode(metadata), description == nil ? 0 : 1]
+        [name, description ?? "", kind.rawValue, MetadataJSON.encode(metadata), description == nil ? 0 : 1, maxLapses.map(String.init) ?? ""]
     }
 }
 
 /// `environment_update`: what an update changes; nil members stay as they are.
 public struct EnvironmentUpdate: EnvironmentHashCall {
-    /// A change of the description: set it, or clear it to null.
-    public enum DescriptionChange: Sendable, Equatable {
-        case set(String)
+    /// A change of an optional member: set it, or clear it to null.
+    public enum Change<Value: Sendable & Equatable & Encodable>: Sendable, Equatable {
+        case set(Value)
         case clear
     }
 
     public static let function = "environment_update"
     public var environmentID: String
     public var name: String?
-    public var description: DescriptionChange?
+    public var description: Change<String>?
     /// A merge patch: a value upserts its key, nil or "" deletes it.
     public var metadata: [String: String?]?
     /// When given, must be the environment's type (which never changes).
     public var kind: EnvironmentKind?
+    /// 1–1000, or cleared for no limit.
+    public var maxLapses: Change<Int>?
 
-    public init(environmentID: String, name: String? = nil, description: DescriptionChange? = nil, metadata: [String: String?]? = nil, kind: EnvironmentKind? = nil) {
+    public init(
+        environmentID: String, name: String? = nil, description: Change<String>? = nil, metadata: [String: String?]? = nil,
+        kind: EnvironmentKind? = nil, maxLapses: Change<Int>? = nil
+    ) {
         self.environmentID = environmentID
         self.name = name
         self.description = description
         self.metadata = metadata
         self.kind = kind
+        self.maxLapses = maxLapses
     }
 
     private struct Patch: Encodable {
         var name: String?
-        var description: DescriptionChange?
+        var description: Change<String>?
         var metadata: [String: String?]?
+        var maxLapses: Change<Int>?
         var type: String?
 
-        enum CodingKeys: CodingKey { case name, description, metadata, type }
+        enum CodingKeys: String, CodingKey { case name, description, metadata, maxLapses = "max_lapses", type }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encodeIfPresent(name, forKey: .name)
-            switch description {
-            case .set(let text)?: try container.encode(text, forKey: .description)
-            case .clear?: try container.encodeNil(forKey: .description)
-            case nil: break
-            }
+            try encode(description, to: &container, forKey: .description)
+            try encode(maxLapses, to: &container, forKey: .maxLapses)
             if let metadata {
                 // Explicit nulls: a null deletes its key.
                 var patch = container.nestedContainer(keyedBy: AnyKey.self, forKey: .metadata)
                 for (key, value) in metadata { try patch.encode(value, forKey: AnyKey(key)) }
             }
             try container.encodeIfPresent(type, forKey: .type)
+        }
+
+        /// A set value, an explicit null for a clear, nothing when unchanged.
+        private func encode<Value>(_ change: Change<Value>?, to container: inout KeyedEncodingContainer<CodingKeys>, forKey key: CodingKeys) throws {
+            switch change {
+            case .set(let value)?: try container.encode(value, forKey: key)
+            case .clear?: try container.encodeNil(forKey: key)
+            case nil: break
+            }
         }
     }
 
@@ -130,7 +149,7 @@ public struct EnvironmentUpdate: EnvironmentHashCall {
     }
 
     public func arguments(_ keys: KeySpace) -> [any RedisArgumentConvertible] {
-        let patch = Patch(name: name, description: description, metadata: metadata, type: kind?.rawValue)
+        let patch = Patch(name: name, description: description, metadata: metadata, maxLapses: maxLapses, type: kind?.rawValue)
         return [(try? JSONEncoder().encode(patch)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"]
     }
 }

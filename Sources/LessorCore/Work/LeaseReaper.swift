@@ -57,6 +57,7 @@ public struct LeaseReaper: Service {
                             more = result.more
                             if result.reaped > 0 {
                                 Counter(label: "lessor_leases_reaped_total").increment(by: result.reaped)
+                                DeadLetters.count(result.deadLettered)
                                 logger.debug("reaped lapsed leases", metadata: ["env": "\(environment)", "count": "\(result.reaped)"])
                             }
                         } catch {
@@ -69,5 +70,15 @@ public struct LeaseReaper: Service {
                 }
             }
         }
+    }
+}
+
+/// `lessor_work_dead_lettered_total`: items stopped for lapsing their environment's
+/// `max_lapses` times, counted by the node whose call stopped them (its reaper, a poll, a
+/// stats call or `lessor lease expire`: each reaps before it answers).
+public enum DeadLetters {
+    /// Counts dead letters a call reported.
+    public static func count(_ count: Int) {
+        if count > 0 { Counter(label: "lessor_work_dead_lettered_total").increment(by: count) }
     }
 }

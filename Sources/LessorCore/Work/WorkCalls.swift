@@ -56,6 +56,14 @@ public struct WorkEnqueue: EnvironmentCall {
 
 /// `work_poll`: delivers the next available item, or nil.
 public struct WorkPoll: EnvironmentCall {
+    /// What one poll did.
+    public struct Result: Sendable, Equatable {
+        /// The delivered item, if any.
+        public var item: WorkItem?
+        /// Items the poll's reaping stopped for lapsing too often (dead letters).
+        public var deadLettered: Int
+    }
+
     /// The redelivery window when a poll names none (`reclaim_older_than_ms`, 5000).
     public static let defaultReclaimAfter: Duration = .milliseconds(5000)
     public static let function = "work_poll"
@@ -77,7 +85,11 @@ public struct WorkPoll: EnvironmentCall {
     public var operationArguments: [any RedisArgumentConvertible] {
         [workerID ?? "", Int(reclaimAfter / .milliseconds(1)), retention.wholeSeconds]
     }
-    public func response(_ reply: FunctionReply) throws(RedisError) -> WorkItem? { reply.isEmpty ? nil : try item(reply) }
+    public func response(_ reply: FunctionReply) throws(RedisError) -> Result {
+        if reply.isEmpty { return Result(item: nil, deadLettered: try reply.value(0)) }
+        let hash = try reply.hash()
+        return Result(item: try WorkItem(hash: hash, environmentID: environmentID), deadLettered: Int(hash["dead_lettered"] ?? "") ?? 0)
+    }
 }
 
 /// `work_ack`: `queued` → `starting`, the first lease, fencing token + 1.
@@ -186,17 +198,20 @@ public struct WorkStop: EnvironmentCall {
     public var environmentID: String
     public var workID: String
     public var force: Bool
+    /// The caller's worker id: a graceful stop that names the holder is `completed`.
+    public var workerID: String?
     public var retention: Duration
 
-    public init(environmentID: String, workID: String, force: Bool, retention: Duration = WorkItem.defaultRetention) {
+    public init(environmentID: String, workID: String, force: Bool, workerID: String? = nil, retention: Duration = WorkItem.defaultRetention) {
         self.environmentID = environmentID
         self.workID = workID
         self.force = force
+        self.workerID = workerID
         self.retention = retention
     }
 
     public var itemID: String? { workID }
-    public var operationArguments: [any RedisArgumentConvertible] { [workID, force ? 1 : 0, retention.wholeSeconds] }
+    public var operationArguments: [any RedisArgumentConvertible] { [workID, force ? 1 : 0, retention.wholeSeconds, workerID ?? ""] }
     public func response(_ reply: FunctionReply) throws(RedisError) -> WorkItem { try item(reply) }
 }
 
@@ -255,18 +270,25 @@ public struct WorkList: EnvironmentCall {
     /// 1–100.
     public var limit: Int
     public var boundary: Boundary
+    /// Only items in this state.
+    public var state: WorkState?
+    /// Only items stopped for this reason.
+    public var stopReason: StopReason?
 
-    public init(environmentID: String, limit: Int, boundary: Boundary = .after(nil)) {
+    public init(environmentID: String, limit: Int, boundary: Boundary = .after(nil), state: WorkState? = nil, stopReason: StopReason? = nil) {
         self.environmentID = environmentID
         self.limit = limit
         self.boundary = boundary
+        self.state = state
+        self.stopReason = stopReason
     }
 
     public var itemID: String? { nil }
     public var operationArguments: [any RedisArgumentConvertible] {
+        let filters = [state?.rawValue ?? "", stopReason?.rawValue ?? ""]
         switch boundary {
-        case .after(let id): return [limit, "after", id ?? ""]
-        case .before(let id): return [limit, "before", id ?? ""]
+        case .after(let id): return [limit, "after", id ?? ""] + filters
+        case .before(let id): return [limit, "before", id ?? ""] + filters
         }
     }
 
@@ -286,6 +308,8 @@ public struct WorkQueueStats: Sendable, Equatable {
     public var pending: Int
     public var oldestQueuedAt: Timestamp?
     public var workersPolling: Int
+    /// Items the call's reaping stopped for lapsing too often (not shown: the metric counts them).
+    public var deadLettered: Int
 }
 
 /// `work_stats`: the environment's queue figures.
@@ -310,9 +334,10 @@ public struct WorkStats: EnvironmentCall {
     }
 
     public func response(_ reply: FunctionReply) throws(RedisError) -> WorkQueueStats {
-        guard reply.values.count == 4 else { throw RedisError(.unexpectedReply, "work_stats replied \(reply.values)") }
+        guard reply.values.count == 5 else { throw RedisError(.unexpectedReply, "work_stats replied \(reply.values)") }
         return WorkQueueStats(
-            depth: try reply.value(0), pending: try reply.value(1), oldestQueuedAt: try reply.timestamp(2), workersPolling: try reply.value(3))
+            depth: try reply.value(0), pending: try reply.value(1), oldestQueuedAt: try reply.timestamp(2), workersPolling: try reply.value(3),
+            deadLettered: try reply.value(4))
     }
 }
 
@@ -342,6 +367,8 @@ public struct WorkReap: EnvironmentCall {
         public var reaped: Int
         /// True when more lapsed leases are due now.
         public var more: Bool
+        /// Items stopped for lapsing too often (dead letters) among the reaped.
+        public var deadLettered: Int
     }
 
     public static let function = "work_reap"
@@ -360,6 +387,6 @@ public struct WorkReap: EnvironmentCall {
     public var operationArguments: [any RedisArgumentConvertible] { [batch, retention.wholeSeconds] }
 
     public func response(_ reply: FunctionReply) throws(RedisError) -> Result {
-        Result(reaped: try reply.value(0), more: try reply.value(1, as: Int.self) == 1)
+        Result(reaped: try reply.value(0), more: try reply.value(1, as: Int.self) == 1, deadLettered: try reply.value(3))
     }
 }

@@ -6,6 +6,20 @@ public enum WorkState: String, Sendable, Codable, CaseIterable {
     case queued, starting, active, stopping, stopped
 }
 
+/// Why a stopped item stopped.
+public enum StopReason: String, Sendable, CaseIterable {
+    /// A graceful stop sent with the holder's worker id: the holder finished.
+    case completed
+    /// A graceful stop from anyone else (or without a worker id).
+    case stoppedByRequest = "stopped_by_request"
+    /// A forced stop.
+    case forced
+    /// Its lease lapsed `max_lapses` times: a dead letter, not requeued again.
+    case leaseLapsedTooOften = "lease_lapsed_too_often"
+    /// Its lease lapsed while it was stopping.
+    case lapsedWhileStopping = "lapsed_while_stopping"
+}
+
 /// A work item as the API shows it (Qoder's fields, then Lessor's extensions).
 public struct WorkItem: Sendable, Equatable {
     /// How long stopped items stay readable before their keys expire.
@@ -26,6 +40,12 @@ public struct WorkItem: Sendable, Equatable {
     public var leaseExpiresAt: Timestamp?
     public var fencingToken: Int
     public var workerID: String?
+    /// Acks that granted a lease.
+    public var deliveryCount: Int
+    /// Leases that lapsed and were reaped (or expired by hand).
+    public var lapseCount: Int
+    /// Set once the item is stopped.
+    public var stopReason: StopReason?
     /// The remaining lease as Redis reports it (`PTTL` of the lease key); nil when none is live.
     public var leaseRemaining: Duration?
 
@@ -66,6 +86,10 @@ public struct WorkItem: Sendable, Equatable {
         leaseExpiresAt = try instant("lease_expires_at")
         workerID = optional("worker_id")
         fencingToken = Int(try required("fencing_token")) ?? 0
+        // Items enqueued before the counts existed have none yet: 0.
+        deliveryCount = Int(hash["delivery_count"] ?? "") ?? 0
+        lapseCount = Int(hash["lapse_count"] ?? "") ?? 0
+        stopReason = hash["stop_reason"].flatMap(StopReason.init(rawValue:))
         let remaining = Int(hash["lease_pttl"] ?? "") ?? -2
         leaseRemaining = remaining > 0 ? .milliseconds(remaining) : nil
         metadata = MetadataJSON.decode(hash["metadata"] ?? "{}")

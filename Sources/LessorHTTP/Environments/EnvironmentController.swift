@@ -35,9 +35,11 @@ struct EnvironmentController: Sendable {
         let description = try body.string("description")
         let kind = try Self.kind(body) ?? .selfHosted
         let metadata = try body.metadata() ?? [:]
+        var maxLapses: Int?
+        if case .set(let value)? = try Self.maxLapses(body) { maxLapses = value }
         try principal.requireAdmin()
         let environment = try await environments.create(
-            EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: description, kind: kind, metadata: metadata))
+            EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: description, kind: kind, metadata: metadata, maxLapses: maxLapses))
         return EditedResponse(status: .created, response: EnvironmentResponse(environment: environment))
     }
 
@@ -84,6 +86,7 @@ struct EnvironmentController: Sendable {
         }
         update.metadata = try body.metadataPatch()
         update.kind = try Self.kind(body)
+        update.maxLapses = try Self.maxLapses(body)
         try principal.requireAdmin()
         update.environmentID = try context.environment(usableBy: principal)
         return EnvironmentResponse(environment: try await environments.functions.call(update))
@@ -105,6 +108,16 @@ struct EnvironmentController: Sendable {
     }
 
     // MARK: shared checks
+
+    /// `max_lapses`: an integer 1–1000 sets it, null clears it (no limit), absent leaves it.
+    private static func maxLapses(_ body: JSONBody) throws(RequestError) -> EnvironmentUpdate.Change<Int>? {
+        switch body.members["max_lapses"] {
+        case nil: return nil
+        case .null?: return .clear
+        case .number(let value)? where value.rounded() == value && (1...1000).contains(value): return .set(Int(value))
+        default: throw .invalid("max_lapses must be an integer from 1 to 1000, or null", param: "max_lapses")
+        }
+    }
 
     /// `config.type`, if the body names one.
     private static func kind(_ body: JSONBody) throws -> EnvironmentKind? {

@@ -6,7 +6,7 @@ struct EnvironmentResponse: ResponseEncodable {
     let environment: WorkEnvironment
 
     private enum CodingKeys: String, CodingKey {
-        case id, type, name, description, config, metadata, status, archived, archivedAt = "archived_at"
+        case id, type, name, description, config, metadata, maxLapses = "max_lapses", status, archived, archivedAt = "archived_at"
         case createdAt = "created_at", updatedAt = "updated_at"
     }
 
@@ -18,6 +18,7 @@ struct EnvironmentResponse: ResponseEncodable {
         try container.encode(environment.description, forKey: .description)
         try container.encode(["type": environment.kind.rawValue], forKey: .config)
         try container.encode(environment.metadata, forKey: .metadata)
+        try container.encode(environment.maxLapses, forKey: .maxLapses)
         try container.encode(environment.archivedAt == nil ? "ready" : "archived", forKey: .status)
         try container.encode(environment.archivedAt != nil, forKey: .archived)
         try container.encode(environment.archivedAt, forKey: .archivedAt)

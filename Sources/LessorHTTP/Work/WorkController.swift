@@ -88,7 +88,11 @@ struct WorkController: Sendable {
         }
         let environment = try context.environment(usableBy: principal)
         let call = WorkPoll(environmentID: environment, workerID: worker, reclaimAfter: reclaim)
-        let pollOnce = { () async throws(StoreError) -> WorkItem? in try await functions.call(call) }
+        let pollOnce = { () async throws(StoreError) -> WorkItem? in
+            let result = try await functions.call(call)
+            DeadLetters.count(result.deadLettered)
+            return result.item
+        }
         guard let block else { return PollResponse(item: try await pollOnce(), family: family) }
         // Long poll: registered before the first poll so no wakeup is missed; polls again
         // only when an item became pollable in this environment, or once at the deadline.
@@ -134,9 +138,11 @@ struct WorkController: Sendable {
     @Sendable func stop(request: Request, context: Context) async throws -> WorkItemResponse {
         let principal = try await authenticator.principal(for: request)
         let force = try await JSONBody.read(request, context: context).bool("force") ?? false
+        let worker = try family.workerID(request.headers)
         let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await functions.call(WorkStop(environmentID: environment, workID: workID, force: force)), family: family)
+        let stop = WorkStop(environmentID: environment, workID: workID, force: force, workerID: worker)
+        return WorkItemResponse(item: try await functions.call(stop), family: family)
     }
 
     @Sendable func get(request: Request, context: Context) async throws -> WorkItemResponse {
@@ -177,10 +183,23 @@ struct WorkController: Sendable {
         for (name, value) in [("after_id", after), ("before_id", before)] {
             if let value, value.isEmpty { throw RequestError.invalid("\(name) must not be empty", param: name) }
         }
+        let state = try query["state"].map { text throws(RequestError) -> WorkState in
+            guard let state = WorkState(rawValue: String(text)) else {
+                throw .invalid("state must be one of \(WorkState.allCases.map(\.rawValue).joined(separator: ", "))", param: "state")
+            }
+            return state
+        }
+        let stopReason = try query["stop_reason"].map { text throws(RequestError) -> StopReason in
+            guard let reason = StopReason(rawValue: String(text)) else {
+                throw .invalid("stop_reason must be one of \(StopReason.allCases.map(\.rawValue).joined(separator: ", "))", param: "stop_reason")
+            }
+            return reason
+        }
         let environment = try context.environment(usableBy: principal)
         let backwards = cursor?.backwards ?? (before != nil)
         let boundary = cursor?.id ?? before ?? after
-        let page = try await functions.call(WorkList(environmentID: environment, limit: limit, boundary: backwards ? .before(boundary) : .after(boundary)))
+        let page = try await functions.call(
+            WorkList(environmentID: environment, limit: limit, boundary: backwards ? .before(boundary) : .after(boundary), state: state, stopReason: stopReason))
         let next: PageCursor? = page.hasMore
             ? (backwards ? page.items.first.map { PageCursor(id: $0.id, backwards: true) } : page.items.last.map { PageCursor(id: $0.id, backwards: false) })
             : nil
@@ -192,7 +211,9 @@ struct WorkController: Sendable {
     @Sendable func stats(request: Request, context: Context) async throws -> WorkStatsResponse {
         let principal = try await authenticator.principal(for: request)
         let environment = try context.environment(usableBy: principal)
-        return WorkStatsResponse(stats: try await functions.call(WorkStats(environmentID: environment, pollingWindow: family.pollingWindow)))
+        let stats = try await functions.call(WorkStats(environmentID: environment, pollingWindow: family.pollingWindow))
+        DeadLetters.count(stats.deadLettered)
+        return WorkStatsResponse(stats: stats)
     }
 }
 

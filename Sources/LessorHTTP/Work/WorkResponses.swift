@@ -11,7 +11,8 @@ struct WorkItemResponse: ResponseEncodable {
         case id, type, environmentID = "environment_id", data, state
         case createdAt = "created_at", acknowledgedAt = "acknowledged_at", startedAt = "started_at"
         case latestHeartbeatAt = "latest_heartbeat_at", stopRequestedAt = "stop_requested_at", stoppedAt = "stopped_at"
-        case metadata, leaseExpiresAt = "lease_expires_at", fencingToken = "fencing_token", workerID = "worker_id", secret
+        case metadata, leaseExpiresAt = "lease_expires_at", fencingToken = "fencing_token", workerID = "worker_id"
+        case deliveryCount = "delivery_count", lapseCount = "lapse_count", stopReason = "stop_reason", secret
     }
 
     private struct SessionData: Encodable {
@@ -37,6 +38,9 @@ struct WorkItemResponse: ResponseEncodable {
         try container.encode(item.leaseExpiresAt, forKey: .leaseExpiresAt)
         try container.encode(item.fencingToken, forKey: .fencingToken)
         try container.encode(item.workerID, forKey: .workerID)
+        try container.encode(item.deliveryCount, forKey: .deliveryCount)
+        try container.encode(item.lapseCount, forKey: .lapseCount)
+        try container.encode(item.stopReason?.rawValue, forKey: .stopReason)
         if family.itemsHaveSecret { try container.encode(String?.none, forKey: .secret) }
     }
 }
