@@ -185,15 +185,15 @@ local function stop_item(E, id, item, lease, now, retention_seconds, reason)
   redis.call('ZADD', E.stopped, math.floor(now / 1000), id)
 end
 
--- An item whose lease lapsed: from starting/active it counts a lapse and goes back to the
--- queue, or, once it has lapsed the environment's max_lapses times, is stopped as a dead
--- letter; from stopping it is stopped. Returns 1 when it was dead-lettered, else 0.
+-- An item whose lease lapsed counts the lapse; from stopping it is stopped; from
+-- starting/active it goes back to the queue, or, once it has lapsed the environment's
+-- max_lapses times, is stopped as a dead letter. Returns 1 when it was dead-lettered, else 0.
 local function lapse(E, id, item, lease, now, retention_seconds, max_lapses, state)
+  local lapses = redis.call('HINCRBY', item, 'lapse_count', 1)
   if state == 'stopping' then
     stop_item(E, id, item, lease, now, retention_seconds, 'lapsed_while_stopping')
     return 0
   end
-  local lapses = redis.call('HINCRBY', item, 'lapse_count', 1)
   if max_lapses and lapses >= max_lapses then
     stop_item(E, id, item, lease, now, retention_seconds, 'lease_lapsed_too_often')
     return 1
