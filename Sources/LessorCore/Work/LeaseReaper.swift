@@ -74,8 +74,9 @@ public struct LeaseReaper: Service {
 }
 
 /// `lessor_work_dead_lettered_total`: items stopped for lapsing their environment's
-/// `max_lapses` times, counted by the node whose call stopped them (its reaper, a poll, a
-/// stats call or `lessor lease expire`: each reaps before it answers).
+/// `max_lapses` times, counted by the node whose call stopped them (its reaper, or a poll or
+/// stats call, which reap before they answer). `lessor lease expire` runs in its own process:
+/// it prints the item, `stop_reason` included, and counts nothing.
 public enum DeadLetters {
     /// Counts dead letters a call reported.
     public static func count(_ count: Int) {
