@@ -108,30 +108,28 @@ public struct EnvironmentUpdate: EnvironmentHashCall {
         self.maxLapses = maxLapses
     }
 
-    private struct Patch: Encodable {
-        var name: String?
-        var description: Change<String>?
-        var metadata: [String: String?]?
-        var maxLapses: Change<Int>?
-        var type: String?
+    /// The patch `lua/lessor.lua` reads: only the members that change, a clear as an explicit
+    /// null, `kind` under its API name `type`.
+    private enum PatchKeys: String, CodingKey { case name, description, metadata, maxLapses = "max_lapses", type }
 
-        enum CodingKeys: String, CodingKey { case name, description, metadata, maxLapses = "max_lapses", type }
+    private struct Patch: Encodable {
+        let update: EnvironmentUpdate
 
         func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encodeIfPresent(name, forKey: .name)
-            try encode(description, to: &container, forKey: .description)
-            try encode(maxLapses, to: &container, forKey: .maxLapses)
-            if let metadata {
+            var container = encoder.container(keyedBy: PatchKeys.self)
+            try container.encodeIfPresent(update.name, forKey: .name)
+            try encode(update.description, to: &container, forKey: .description)
+            try encode(update.maxLapses, to: &container, forKey: .maxLapses)
+            if let metadata = update.metadata {
                 // Explicit nulls: a null deletes its key.
                 var patch = container.nestedContainer(keyedBy: AnyKey.self, forKey: .metadata)
                 for (key, value) in metadata { try patch.encode(value, forKey: AnyKey(key)) }
             }
-            try container.encodeIfPresent(type, forKey: .type)
+            try container.encodeIfPresent(update.kind?.rawValue, forKey: .type)
         }
 
         /// A set value, an explicit null for a clear, nothing when unchanged.
-        private func encode<Value>(_ change: Change<Value>?, to container: inout KeyedEncodingContainer<CodingKeys>, forKey key: CodingKeys) throws {
+        private func encode<Value>(_ change: Change<Value>?, to container: inout KeyedEncodingContainer<PatchKeys>, forKey key: PatchKeys) throws {
             switch change {
             case .set(let value)?: try container.encode(value, forKey: key)
             case .clear?: try container.encodeNil(forKey: key)
@@ -149,8 +147,7 @@ public struct EnvironmentUpdate: EnvironmentHashCall {
     }
 
     public func arguments(_ keys: KeySpace) -> [any RedisArgumentConvertible] {
-        let patch = Patch(name: name, description: description, metadata: metadata, maxLapses: maxLapses, type: kind?.rawValue)
-        return [(try? JSONEncoder().encode(patch)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"]
+        [(try? JSONEncoder().encode(Patch(update: self))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"]
     }
 }
 
