@@ -200,13 +200,13 @@ def item_call(function, env, work, *args):
     """FCALL of a whole-environment work function that names one item."""
     keys, prefixes = environment_keys(env)
     prefix = f"lessor:{{{env}}}:"
-    return ("FCALL", f"lessor_v2_{function}", len(keys) + 2, *keys, prefix + "work:" + work, prefix + "lease:" + work, *prefixes, work, *args)
+    return ("FCALL", f"lessor_v3_{function}", len(keys) + 2, *keys, prefix + "work:" + work, prefix + "lease:" + work, *prefixes, work, *args)
 
 
 def heartbeat_call(env, work, ttl):
-    """FCALL of lessor_v2_work_heartbeat: unconditional, Worker-ID "bench"."""
+    """FCALL of lessor_v3_work_heartbeat: unconditional, Worker-ID "bench"."""
     prefix = f"lessor:{{{env}}}:"
-    return ["FCALL", "lessor_v2_work_heartbeat", "4", prefix + "env", prefix + "work:" + work, prefix + "lease:" + work,
+    return ["FCALL", "lessor_v3_work_heartbeat", "4", prefix + "env", prefix + "work:" + work, prefix + "lease:" + work,
             prefix + "deadlines", work, "bench", "", str(ttl), "refuse"]
 
 
@@ -366,14 +366,14 @@ def script_instructions(calls=20000):
     env = f"env_{os.urandom(16).hex()}"
     key = f"lessor:{{{env}}}:env"
     redis.call("FUNCTION", "LOAD", "REPLACE", LIBRARY)
-    redis.call("FCALL", "lessor_v2_environment_create", 1, key, "bench", "", "self_hosted", "{}", 0)
+    redis.call("FCALL", "lessor_v3_environment_create", 1, key, "bench", "", "self_hosted", "{}", 0)
     ids = sorted(f"work_{os.urandom(16).hex()}" for _ in range(1000))
     redis.pipeline([item_call("work_enqueue", env, i, "session", "sess_" + i[5:], "{}") for i in ids])
     redis.pipeline([item_call("work_ack", env, i, "bench", 600) for i in ids])
     like = redis.call("SCRIPT", "LOAD", open(os.path.join(ROOT, "bench", "heartbeat-like.lua")).read())
     null = redis.call("SCRIPT", "LOAD", "return 1")
     cases = {
-        "lessor_v2_work_heartbeat": heartbeat_call(env, ids[0], 60),
+        "lessor_v3_work_heartbeat": heartbeat_call(env, ids[0], 60),
         "bench/heartbeat-like.lua": ["EVALSHA", like, "2", f"lessor:{{{env}}}:work:{ids[1]}", f"lessor:{{{env}}}:lease:{ids[1]}", "bench", "60000"],
         "return 1": ["EVALSHA", null, "0"],
     }
@@ -531,7 +531,7 @@ backend nodes
     entries = lessor.redis.call("SLOWLOG", "GET", "200000")
     scripts = [e for e in entries if e[3][0].upper() == "FCALL"]
     results["reaper_longest_us"] = max(e[2] for e in scripts)
-    results["reaper_calls"] = sum(1 for e in scripts if e[3][1] == "lessor_v2_work_reap")
+    results["reaper_calls"] = sum(1 for e in scripts if e[3][1] == "lessor_v3_work_reap")
     lessor.redis.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
     print("reaper", results["reaper_seconds"], results["reaper_longest_us"], flush=True)
 
@@ -607,9 +607,9 @@ def write_report(r):
           if r.get("hello_redis") else []),
         f"| **R1** Redis round trips (FCALL) per heartbeat, reaper sweeps included | **{h1['redis_calls']:.3f}** | 1 | {ok(h1['redis_calls'] < 1.05)} |",
         f"| **R1** Redis CPU µs per heartbeat (`INFO cpu`) / script µs (`commandstats`) | **{h1['redis_cpu_us']:.1f}** / {h1['redis_script_us']:.1f} | ≤ 10 | {ok(h1['redis_cpu_us'] <= 10)} |",
-        f"| `redis-benchmark` of `FCALL lessor_v2_work_heartbeat`, -c 64, -P 1 / -P 16 | {r['redis_benchmark_p1']:,.0f}/s / {r['redis_benchmark_p16']:,.0f}/s | – | |",
+        f"| `redis-benchmark` of `FCALL lessor_v3_work_heartbeat`, -c 64, -P 1 / -P 16 | {r['redis_benchmark_p1']:,.0f}/s / {r['redis_benchmark_p16']:,.0f}/s | – | |",
         *([f"| Redis instructions per call (callgrind; independent of machine load): heartbeat function / heartbeat-like reference / `return 1` | "
-            f"{r['script_instructions']['lessor_v2_work_heartbeat']:,.0f} / {r['script_instructions']['bench/heartbeat-like.lua']:,.0f} / {r['script_instructions']['return 1']:,.0f} | – | |"]
+            f"{r['script_instructions']['lessor_v3_work_heartbeat']:,.0f} / {r['script_instructions']['bench/heartbeat-like.lua']:,.0f} / {r['script_instructions']['return 1']:,.0f} | – | |"]
           if r.get("script_instructions") else []),
         f"| **E1** heartbeats/s ÷ etcd lease keep-alives/s | {h1['rate']:,.0f} ÷ {etcd['rate']:,.0f} = **{figures['E1']:.2f}** | ≥ 2 | {ok(figures['E1'] >= 2)} |",
         f"| **M1** Redis bytes per leased, heartbeated item (100,000 items) | **{r['m1']:.0f}** | ≤ 400 | {ok(r['m1'] <= 400)} |",

@@ -1,11 +1,11 @@
-#!lua name=lessor_v2
--- lessor_v2: every lease decision of Lessor, one Redis Functions library. Each operation is
+#!lua name=lessor_v3
+-- lessor_v3: every lease decision of Lessor, one Redis Functions library. Each operation is
 -- one function, run atomically on Redis's clock; helpers are local functions of the library.
 --
 -- Loading: Lessor loads this file byte for byte (`FUNCTION LOAD REPLACE`) on every primary
 -- that lacks it or holds other code when /readyz is asked, and on a node that answers
 -- "Function not found"; `lessor scripts show` prints it and `FUNCTION LIST LIBRARYNAME
--- lessor_v2 WITHCODE` shows what a server runs. By hand:
+-- lessor_v3 WITHCODE` shows what a server runs. By hand:
 --   redis-cli -x FUNCTION LOAD REPLACE < lua/lessor.lua
 -- The version is in the library and every function name: a release that changes what a
 -- function means ships the next version beside this one, so replicas of the old release
@@ -13,6 +13,9 @@
 -- family's heartbeat (ARGV[5]) and 412 reply, work_stats' polling window (ARGV[6]),
 -- environment metadata, update, archive and delete; delivery and lapse counts, max_lapses,
 -- stop_reason, list filters, and the dead-letter counts in the poll, stats and reap replies.
+-- v3 (after v2): idempotency keys (`idempotent`, `idempotency_reserve`, at the end); v2's
+-- functions keep their meaning, but a library of another content under the same name would
+-- be reloaded back and forth by the two releases' nodes.
 --
 -- Keys. Every key a call knows before it runs is declared in KEYS; Swift's KeySpace names
 -- them, and this file never builds a key name of its own. `lessor scripts command <op>
@@ -37,7 +40,8 @@
 -- Replies are arrays whose first element is a status word: 'ok', 'empty', or the refusal
 -- ('environment_not_found', 'environment_not_self_hosted', 'environment_archived',
 -- 'invalid_config_type_change', 'work_not_found', 'conflict', 'precondition_failed',
--- 'token_not_found', 'worker_not_found', 'wrong_token', 'exists'), some followed by a reason
+-- 'token_not_found', 'worker_not_found', 'wrong_token', 'exists', 'idempotency_conflict'), or
+-- 'replayed' before a recorded reply (see `idempotent`), some followed by a reason
 -- word. Expected outcomes are never raised.
 
 ---------------------------------------------------------------------------------------------
@@ -239,8 +243,8 @@ end
 -- Replies: { 'ok', field, value, ... } the environment hash (name, description when given, type,
 --          metadata, max_lapses when set, created_at, updated_at) | { 'exists' } (ids are fresh
 --          UUIDv7s: should not happen)
--- redis-cli FCALL lessor_v2_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1 3
-redis.register_function('lessor_v2_environment_create', function(keys, args)
+-- redis-cli FCALL lessor_v3_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1 3
+local function environment_create(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
   redis.call('HSET', keys[1], 'name', args[1], 'type', args[3], 'metadata', args[4],
@@ -248,7 +252,8 @@ redis.register_function('lessor_v2_environment_create', function(keys, args)
   if args[5] == '1' then redis.call('HSET', keys[1], 'description', args[2]) end
   if (args[6] or '') ~= '' then redis.call('HSET', keys[1], 'max_lapses', args[6]) end
   return hash_reply(keys[1])
-end)
+end
+redis.register_function('lessor_v3_environment_create', environment_create)
 
 -- environment_update: changes an environment's name, description and metadata (POST
 -- .../environments/{id}). The patch names only what changes: `description` null clears it;
@@ -259,7 +264,7 @@ end)
 --         max_lapses? (1-1000 | null), type? }
 -- Replies: { 'ok', field, value, ... } the environment hash | { 'environment_not_found' }
 --          | { 'environment_archived' } | { 'invalid_config_type_change', stored type }
-redis.register_function('lessor_v2_environment_update', function(keys, args)
+local function environment_update(keys, args)
   local stored = redis.call('HMGET', keys[1], 'type', 'archived_at', 'metadata')
   if not stored[1] then return { 'environment_not_found' } end
   if stored[2] then return { 'environment_archived' } end
@@ -285,21 +290,23 @@ redis.register_function('lessor_v2_environment_update', function(keys, args)
   end
   redis.call('HSET', keys[1], 'updated_at', format_us(now_us()))
   return hash_reply(keys[1])
-end)
+end
+redis.register_function('lessor_v3_environment_update', environment_update)
 
 -- environment_archive: archives an environment (POST .../environments/{id}/archive): it takes
 -- no new work and no updates from now on; leases already held run to their end. Archiving
 -- again changes nothing.
 -- KEYS[1] <ns>:{env_X}:env
 -- Replies: { 'ok', field, value, ... } the environment hash, with archived_at | { 'environment_not_found' }
-redis.register_function('lessor_v2_environment_archive', function(keys)
+local function environment_archive(keys, args)
   if redis.call('EXISTS', keys[1]) == 0 then return { 'environment_not_found' } end
   if redis.call('HEXISTS', keys[1], 'archived_at') == 0 then
     local at = format_us(now_us())
     redis.call('HSET', keys[1], 'archived_at', at, 'updated_at', at)
   end
   return hash_reply(keys[1])
-end)
+end
+redis.register_function('lessor_v3_environment_archive', environment_archive)
 
 -- environment_delete: deletes an environment and every item in it (DELETE
 -- .../environments/{id}), unless an item holds a live lease. Lapsed leases are reaped first,
@@ -307,7 +314,7 @@ end)
 -- KEYS     the environment keys
 -- ARGV[4]  retention seconds of stopped items (for the reaping before the check)
 -- Replies: { 'ok' } | { 'environment_not_found' } | { 'conflict', 'live_leases' }
-redis.register_function('lessor_v2_environment_delete', function(keys, args)
+redis.register_function('lessor_v3_environment_delete', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local retention = tonumber(args[4])
@@ -327,7 +334,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the new item
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
 --          | { 'exists' }
-redis.register_function('lessor_v2_work_enqueue', function(keys, args)
+local function work_enqueue(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env, true)
   if refused then return refused end
@@ -344,7 +351,8 @@ redis.register_function('lessor_v2_work_enqueue', function(keys, args)
   redis.call('ZADD', E.items, 0, id)
   redis.call('PUBLISH', E.wakeup, id)
   return item_reply(item, lease)
-end)
+end
+redis.register_function('lessor_v3_work_enqueue', work_enqueue)
 
 -- work_poll: delivers the next available item (GET .../work/poll); it stays `queued`.
 -- Order: items requeued after a lapsed lease (oldest requeue first), then items delivered but
@@ -355,7 +363,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms, 'dead_lettered', n } the delivered item
 --          | { 'empty', dead_lettered } (n: items the reaping stopped for lapsing too often)
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
-redis.register_function('lessor_v2_work_poll', function(keys, args)
+redis.register_function('lessor_v3_work_poll', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env, true)
   if refused then return refused end
@@ -394,7 +402,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } acknowledged (or the same worker's retry)
 --          | { 'conflict', reason }  reason: delivered_to_another_worker | held_by_another_worker | stopping | stopped
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v2_work_ack', function(keys, args)
+local function work_ack(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -424,7 +432,8 @@ redis.register_function('lessor_v2_work_ack', function(keys, args)
   redis.call('SET', lease, holder .. ' ' .. token, 'PX', ttl * 1000)
   redis.call('ZADD', E.deadlines, math.floor(now / 1000) + ttl * 1000, id)
   return item_reply(item, lease)
-end)
+end
+redis.register_function('lessor_v3_work_ack', work_ack)
 
 -- work_heartbeat: the seed (POST .../work/{id}/heartbeat). Compare-and-set of the last
 -- heartbeat, then the lease key's TTL is set to the TTL: the key's TTL is the lease.
@@ -443,9 +452,9 @@ end)
 --          | { 'precondition_failed', reason, state, last_heartbeat | false, lease_pttl_ms }
 --            reason: held_by_another_worker | last_heartbeat_mismatch; then the lease as it is
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
--- redis-cli FCALL lessor_v2_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
+-- redis-cli FCALL lessor_v3_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
 --   'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' work_Y worker-1 NO_HEARTBEAT 60 refuse
-redis.register_function('lessor_v2_work_heartbeat', function(keys, args)
+local function work_heartbeat(keys, args)
   local item, lease, deadlines = keys[2], keys[3], keys[4]
   local id, worker, expected, ttl = args[1], args[2], args[3], tonumber(args[4])
   local report_stop = args[5] == 'report'
@@ -490,7 +499,8 @@ redis.register_function('lessor_v2_work_heartbeat', function(keys, args)
     redis.call('ZADD', deadlines, math.floor(now / 1000) + ttl * 1000, id)
   end
   return { 'ok', at, extended, state, ttl, tonumber(token) }
-end)
+end
+redis.register_function('lessor_v3_work_heartbeat', work_heartbeat)
 
 -- work_stop: graceful or forced stop (POST .../work/{id}/stop).
 -- graceful: queued -> stopped; starting/active -> stopping; stopping -> stopped; stopped as is;
@@ -503,7 +513,7 @@ end)
 -- ARGV[7]  the caller's worker id ('' when none)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the stop
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v2_work_stop', function(keys, args)
+local function work_stop(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -523,13 +533,14 @@ redis.register_function('lessor_v2_work_stop', function(keys, args)
     redis.call('HSET', item, 'state', 'stopping', 'stop_requested_at', format_us(now))
   end
   return item_reply(item, lease)
-end)
+end
+redis.register_function('lessor_v3_work_stop', work_stop)
 
 -- work_get: reads one item (GET .../work/{id}).
 -- KEYS     the environment keys, then the item and its lease   ARGV[4] work id
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms }
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function{function_name = 'lessor_v2_work_get', flags = { 'no-writes' }, callback = function(keys, args)
+redis.register_function{function_name = 'lessor_v3_work_get', flags = { 'no-writes' }, callback = function(keys, args)
   local refused = environment_error(keys[1])
   if refused then return refused end
   if redis.call('EXISTS', keys[9]) == 0 then return { 'work_not_found' } end
@@ -542,7 +553,7 @@ end}
 -- ARGV[4]  work id   ARGV[5] patch, a JSON object of string or null values
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the patched item
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v2_work_metadata', function(keys, args)
+local function work_metadata(keys, args)
   local refused = environment_error(keys[1])
   if refused then return refused end
   local item = keys[9]
@@ -555,7 +566,8 @@ redis.register_function('lessor_v2_work_metadata', function(keys, args)
   -- cjson writes an empty table as {}, which is what an empty metadata object must be.
   redis.call('HSET', item, 'metadata', cjson.encode(metadata))
   return item_reply(item, keys[10])
-end)
+end
+redis.register_function('lessor_v3_work_metadata', work_metadata)
 
 -- work_list: one page of items in id order (GET .../work). Ids are UUIDv7 hex, so the
 -- lexical order of the items index is creation order. With a filter, the items that do not
@@ -567,7 +579,7 @@ end)
 -- Replies: { 'ok', has_more (1|0), item, item, ... }  each item an array { field, value, ...,
 --          'lease_pttl', ms }, ascending by id whatever the direction
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v2_work_list', function(keys, args)
+redis.register_function('lessor_v3_work_list', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -622,7 +634,7 @@ end)
 -- ARGV[6]  polling window in ms (at most 60000)
 -- Replies: { 'ok', depth, pending, oldest_queued_at | false, workers_polling, dead_lettered }
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v2_work_stats', function(keys, args)
+redis.register_function('lessor_v3_work_stats', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -646,7 +658,7 @@ end)
 -- ARGV[4]  batch size   ARGV[5] retention seconds of stopped items
 -- Replies: { 'ok', reaped, more (1|0), next_deadline_ms | false, dead_lettered }
 --          | { 'environment_not_found' }  (a cloud environment is reaped too: it has no leases)
-redis.register_function('lessor_v2_work_reap', function(keys, args)
+redis.register_function('lessor_v3_work_reap', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local batch, retention = tonumber(args[4]), tonumber(args[5])
@@ -669,7 +681,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the expiry
 --          | { 'conflict', state }  the item holds no lease (queued or stopped)
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v2_work_expire_lease', function(keys, args)
+redis.register_function('lessor_v3_work_expire_lease', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -692,7 +704,7 @@ end)
 -- ARGV[4] lifetime in seconds, or '' for none
 -- Replies: { 'ok', field, value, ... } id, name, environment_ids, created_at, expires_at ('' when
 --          none), revoked (0) | { 'exists' }  the secret or id is taken (should not happen)
-redis.register_function('lessor_v2_token_create', function(keys, args)
+local function token_create(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 or redis.call('EXISTS', keys[2]) == 1 then return { 'exists' } end
   local now = now_us()
   local lifetime = tonumber(args[4])
@@ -705,13 +717,14 @@ redis.register_function('lessor_v2_token_create', function(keys, args)
     redis.call('PEXPIRE', keys[2], lifetime * 1000)
   end
   return hash_reply(keys[1])
-end)
+end
+redis.register_function('lessor_v3_token_create', token_create)
 
 -- token_revoke: marks a token revoked (DELETE /api/v1/tokens/{id}). The record stays (until
 -- its expiry, if any) so revoking again answers the same.
 -- KEYS[1] <ns>:{tokens}:id:<tok_...>   ARGV[1] the record key prefix, <ns>:{tokens}:hash:
 -- Replies: { 'ok' } revoked now or before | { 'token_not_found' } no such token (or it expired)
-redis.register_function('lessor_v2_token_revoke', function(keys, args)
+redis.register_function('lessor_v3_token_revoke', function(keys, args)
   local digest = redis.call('GET', keys[1])
   if not digest then return { 'token_not_found' } end
   local record = args[1] .. digest
@@ -730,18 +743,19 @@ end)
 -- KEYS[1] <ns>:{wrk_X}:worker
 -- ARGV[1] worker id   ARGV[2] name   ARGV[3] description ('' = none)   ARGV[4] token SHA-256 (hex)
 -- Replies: { 'ok', field, value, ... } the worker hash | { 'exists' } (should not happen)
-redis.register_function('lessor_v2_worker_create', function(keys, args)
+local function worker_create(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
   redis.call('HSET', keys[1], 'id', args[1], 'name', args[2], 'description', args[3], 'tokenSha256', args[4],
     'isActiveRecently', 0, 'createdAt', at, 'updatedAt', at)
   return hash_reply(keys[1])
-end)
+end
+redis.register_function('lessor_v3_worker_create', worker_create)
 
 -- worker_get: reads a worker and whether its presence lease is live (GET /v1/workers/{id}).
 -- KEYS[1] <ns>:{wrk_X}:worker   KEYS[2] <ns>:{wrk_X}:presence
 -- Replies: { 'ok', field, value, ..., 'presence_pttl', ms }  ms <= 0: offline | { 'worker_not_found' }
-redis.register_function{function_name = 'lessor_v2_worker_get', flags = { 'no-writes' }, callback = function(keys)
+redis.register_function{function_name = 'lessor_v3_worker_get', flags = { 'no-writes' }, callback = function(keys)
   local reply = redis.call('HGETALL', keys[1])
   if #reply == 0 then return { 'worker_not_found' } end
   table.insert(reply, 1, 'ok')
@@ -764,7 +778,7 @@ end}
 -- ARGV[4] lastActivityAt in microseconds since 1970 ('' when absent or null)
 -- ARGV[5] openSessionCount ('' when absent)   ARGV[6] presence TTL in ms
 -- Replies: { 'ok', lastHeartbeatAt, lastActiveAt | false } | { 'worker_not_found' } | { 'wrong_token' }
-redis.register_function('lessor_v2_worker_heartbeat', function(keys, args)
+local function worker_heartbeat(keys, args)
   local stored = redis.call('HMGET', keys[1], 'tokenSha256', 'lastHeartbeatAt', 'lastActiveAt', 'lastSentAt')
   if not stored[1] then return { 'worker_not_found' } end
   if args[1] == '' or args[1] ~= stored[1] then return { 'wrong_token' } end
@@ -800,4 +814,79 @@ redis.register_function('lessor_v2_worker_heartbeat', function(keys, args)
   redis.call('HSET', keys[1], unpack(fields))
   redis.call('SET', keys[2], 1, 'PX', tonumber(args[6]))
   return { 'ok', format_us(heartbeat), active and format_us(active) or false }
+end
+redis.register_function('lessor_v3_worker_heartbeat', worker_heartbeat)
+
+---------------------------------------------------------------------------------------------
+-- Idempotency keys: a POST sent again with the same Idempotency-Key by the same principal is
+-- answered from a record instead of running again. The record is written by the same call
+-- as the write it protects, on the same slot, so no crash can separate the two.
+
+-- The operations a record can protect, by name (their KEYS and ARGV as documented above).
+local IDEMPOTENT = {
+  environment_create = environment_create, environment_update = environment_update,
+  environment_archive = environment_archive, work_enqueue = work_enqueue, work_ack = work_ack,
+  work_heartbeat = work_heartbeat, work_stop = work_stop, work_metadata = work_metadata,
+  token_create = token_create, worker_create = worker_create, worker_heartbeat = worker_heartbeat,
+}
+-- What is recorded: answers and the refusals an operation decides from the state it finds
+-- (409, 412). Everything else (not found, archived, a wrong token) runs again on a retry.
+local RECORDED = { ok = true, conflict = true, precondition_failed = true }
+
+-- idempotent: runs one operation at most once per record (any POST sent with a key).
+-- KEYS[1]  the record, <ns>:{tag}:idem:<key id> on the operation's slot (the key id is a hash
+--          of the principal and the key: the key itself never reaches Redis), then the
+--          operation's KEYS
+-- ARGV[1]  operation (work_heartbeat, ...)   ARGV[2] request fingerprint (a hash of method,
+--          path, parameters, worker header and body)   ARGV[3] record lifetime in ms
+-- ARGV[4]  a secret to hand back on a replay, sealed by the caller under a key derived from
+--          the idempotency key ('' when none), then the operation's ARGV
+-- Record:  hash { request = fingerprint, reply = the operation's reply as JSON, secret? }
+--          (reply integers stay below 10^14, which cjson writes exactly)
+-- Replies: the operation's reply when it ran | { 'replayed', secret | false, <the recorded
+--          reply...> } | { 'idempotency_conflict' }  the record is of another request
+-- redis-cli FCALL lessor_v3_idempotent 5 'lessor:{env_X}:idem:K' 'lessor:{env_X}:env' \
+--   'lessor:{env_X}:work:work_Y' 'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' \
+--   work_heartbeat F 86400000 '' work_Y worker-1 '' 60 refuse
+redis.register_function('lessor_v3_idempotent', function(keys, args)
+  local record = keys[1]
+  local stored = redis.call('HMGET', record, 'request', 'reply', 'secret')
+  if stored[1] then
+    if stored[1] ~= args[2] then return { 'idempotency_conflict' } end
+    local reply = cjson.decode(stored[2])
+    table.insert(reply, 1, 'replayed')
+    table.insert(reply, 2, stored[3] or false)
+    return reply
+  end
+  local operation = IDEMPOTENT[args[1]]
+  if not operation then return redis.error_reply('lessor_v3_idempotent: no such operation ' .. tostring(args[1])) end
+  local reply = operation({ unpack(keys, 2) }, { unpack(args, 5) })
+  if RECORDED[reply[1]] then
+    redis.call('HSET', record, 'request', args[2], 'reply', cjson.encode(reply))
+    if args[4] ~= '' then redis.call('HSET', record, 'secret', args[4]) end
+    redis.call('PEXPIRE', record, tonumber(args[3]))
+  end
+  return reply
+end)
+
+-- idempotency_reserve: the first step of a create whose object's slot is not known before the
+-- call (an environment, a Den worker): it names the new object's id (and seals its secret)
+-- on the principal's slot, so every retry with the key creates that same object, through
+-- `idempotent` on the object's own slot. A node that dies between the two steps leaves a
+-- reservation whose id the retry creates; one that dies after them leaves a record there.
+-- KEYS[1]  <ns>:{principal}:reservation:<key id>
+-- ARGV[1]  request fingerprint   ARGV[2] lifetime in ms   ARGV[3] the id this request minted
+-- ARGV[4]  its secret, sealed ('' when none)
+-- Replies: { 'reserved', id, sealed secret | false } this request's id, or the one an earlier
+--          request with the key reserved | { 'idempotency_conflict' }
+redis.register_function('lessor_v3_idempotency_reserve', function(keys, args)
+  local stored = redis.call('HMGET', keys[1], 'request', 'id', 'secret')
+  if stored[1] then
+    if stored[1] ~= args[1] then return { 'idempotency_conflict' } end
+    return { 'reserved', stored[2], stored[3] or false }
+  end
+  redis.call('HSET', keys[1], 'request', args[1], 'id', args[3])
+  if args[4] ~= '' then redis.call('HSET', keys[1], 'secret', args[4]) end
+  redis.call('PEXPIRE', keys[1], tonumber(args[2]))
+  return { 'reserved', args[3], args[4] ~= '' and args[4] or false }
 end)

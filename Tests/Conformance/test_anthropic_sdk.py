@@ -116,6 +116,20 @@ class Work(unittest.TestCase):
         self.assertTrue(first.has_next_page())
         self.assertEqual([item.id for item in self.work.list(self.environment, limit=10)], made)
 
+    def test_an_idempotency_key_answers_a_retried_write_again(self):
+        # The SDK retries a POST after a 5xx or a lost connection with the same headers; with
+        # an Idempotency-Key, Lessor answers the retry from the first call's record, not 412.
+        [item_id] = enqueue(PREFIX, self.environment)
+        self.work.ack(item_id, environment_id=self.environment, extra_headers={"Anthropic-Worker-ID": "worker-1"})
+        beat = {"Anthropic-Worker-ID": "worker-1", "Idempotency-Key": "beat-1"}
+        first = self.work.heartbeat(item_id, environment_id=self.environment, expected_last_heartbeat="NO_HEARTBEAT", extra_headers=beat)
+        retried = self.work.with_raw_response.heartbeat(item_id, environment_id=self.environment, expected_last_heartbeat="NO_HEARTBEAT", extra_headers=beat)
+        self.assertEqual(retried.headers["idempotent-replayed"], "true")
+        self.assertEqual(retried.parse().last_heartbeat, first.last_heartbeat)
+        with self.assertRaises(anthropic.ConflictError) as conflict:
+            self.work.heartbeat(item_id, environment_id=self.environment, extra_headers=beat)
+        self.assertEqual(conflict.exception.body["error"]["type"], "conflict_error")
+
     def test_errors_are_the_sdks_classes_with_request_ids(self):
         [item_id] = enqueue(PREFIX, self.environment)
         with self.assertRaises(anthropic.AuthenticationError) as unauthenticated:

@@ -69,6 +69,22 @@ class Work(unittest.TestCase):
         with self.assertRaises(qca.ConflictError):
             self.work.heartbeat(item_id, environment_id=self.environment)
 
+    def test_an_idempotency_key_answers_a_retried_write_again(self):
+        # qca-sdk retries a POST after a 5xx or a lost connection only when it carries an
+        # Idempotency-Key; Lessor then answers the retry from the first call's record.
+        [item_id] = enqueue(PREFIX, self.environment)
+        ack = {"Worker-ID": "worker-1", "Idempotency-Key": "ack-1"}
+        self.assertEqual(self.work.ack(item_id, environment_id=self.environment, extra_headers=ack).fencing_token, 1)
+        self.assertEqual(self.work.ack(item_id, environment_id=self.environment, extra_headers=ack).fencing_token, 1)
+        beat = {"Worker-ID": "worker-1", "Idempotency-Key": "beat-1"}
+        first = self.work.heartbeat(item_id, environment_id=self.environment, expected_last_heartbeat="NO_HEARTBEAT", extra_headers=beat)
+        retried = self.work.heartbeat(item_id, environment_id=self.environment, expected_last_heartbeat="NO_HEARTBEAT", extra_headers=beat)
+        self.assertEqual((retried.last_heartbeat, retried.state), (first.last_heartbeat, "active"))
+        with self.assertRaises(qca.ConflictError) as conflict:
+            self.work.heartbeat(item_id, environment_id=self.environment, extra_headers=beat)
+        self.assertEqual(conflict.exception.body["error"]["type"], "conflict_error")
+        self.assertIn("beat-1", conflict.exception.body["error"]["message"])
+
     def test_cursor_pagination(self):
         made = enqueue(PREFIX, self.environment, count=25)
         first = self.work.list(self.environment, limit=10)

@@ -33,7 +33,7 @@ struct WorkLeaseScriptsTests {
         EnvironmentCreate.function, EnvironmentUpdate.function, EnvironmentArchive.function, EnvironmentDelete.function, WorkEnqueue.function, WorkPoll.function, WorkAck.function, WorkHeartbeat.function,
         WorkStop.function, WorkGet.function, WorkMetadata.function, WorkList.function, WorkStats.function,
         WorkExpireLease.function, WorkReap.function, TokenCreate.function, TokenRevoke.function,
-        WorkerCreate.function, WorkerGet.function, WorkerHeartbeat.function,
+        WorkerCreate.function, WorkerGet.function, WorkerHeartbeat.function, Idempotent<WorkHeartbeat>.function, IdempotencyReservation.function,
     ]
 
     @Test func theLibraryIsEmbeddedByteForByteAndEveryFunctionHasItsCall() async throws {
@@ -41,7 +41,7 @@ struct WorkLeaseScriptsTests {
         #expect(files == ["lessor.lua"], "the Lua has one home, and nothing generated sits beside it")
         let source = try String(contentsOf: Self.repository.appendingPathComponent("lua/lessor.lua"), encoding: .utf8)
         #expect(LessorLibrary.embedded.source == source)
-        #expect(LessorLibrary.embedded.name == "lessor_v2")
+        #expect(LessorLibrary.embedded.name == "lessor_v3")
         #expect(LessorLibrary.operations.sorted() == Self.callFunctions.sorted())
         #expect(source.components(separatedBy: "redis.register_function").count - 1 == Self.callFunctions.count)
         try await withRedisServer { server in

@@ -80,14 +80,14 @@ struct CLITests {
             #expect(status == 0)
             #expect(output == LessorLibrary.embedded.source)
             (status, output) = try await lessor(["scripts", "load"], server)
-            #expect(status == 0 && output.contains("lessor_v2"), "\(output)")
+            #expect(status == 0 && output.contains("lessor_v3"), "\(output)")
             (status, output) = try await lessor(["env", "create", "--name", "sre"], server)
             let environment = try #require(field("id", in: output))
             let work = IdentifierGenerator().next(.work)
             func run(_ arguments: [String]) async throws -> String {
                 let (status, line) = try await lessor(["scripts", "command"] + arguments, server)
                 #expect(status == 0, "\(line)")
-                #expect(line.hasPrefix("redis-cli FCALL lessor_v2_"))
+                #expect(line.hasPrefix("redis-cli FCALL lessor_v3_"))
                 // One output file per command: ChildProcess appends.
                 let output = server.directory.appendingPathComponent("sre-\(UUID().uuidString).out")
                 let shell = try ChildProcess(["bash", "-c", "redis-cli -p \(server.port) " + line.dropFirst("redis-cli ".count)], output: output)

@@ -50,6 +50,15 @@ struct RedisOutageTests {
                 #expect(reply.headers[.retryAfter] == "1", "\(method) \(uri)")
                 #expect(!reply.raw.contains("127.0.0.1") && !reply.raw.contains("Redis at"), "\(reply.raw)")
             }
+            // The Anthropic family's envelope types a 503 api_error (the heartbeat takes the fast path).
+            let anthropic = "/v1/environments/\(env)/work"
+            for (method, uri) in [(HTTPRequest.Method.post, "/v1/environments"), (.get, "/v1/environments/\(env)"), (.get, "\(anthropic)/stats"),
+                                  (.post, "\(anthropic)/\(work)/heartbeat"), (.post, "\(anthropic)/\(work)/ack")] {
+                let reply = try await client.call(method, uri, headers: [HTTPField.Name("Idempotency-Key")!: "during-the-outage"], body: method == .post ? "{}" : nil)
+                #expect(reply.status == .serviceUnavailable, "\(method) \(uri): \(reply.status) \(reply.raw)")
+                #expect(reply.error["type"] as? String == "api_error", "\(method) \(uri): \(reply.raw)")
+                #expect(reply.headers[.retryAfter] == "1" && reply.headers[HTTPField.Name("x-should-retry")!] == nil, "\(method) \(uri)")
+            }
             let den: [(HTTPRequest.Method, String, String?, String?)] = [
                 (.post, "/v1/workers", testAdminToken, #"{"name":"x"}"#),
                 (.get, "/v1/workers", testAdminToken, nil),

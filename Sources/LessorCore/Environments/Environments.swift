@@ -18,12 +18,28 @@ public struct Environments: Sendable {
     /// leaves at most a registry entry without an environment, which the reaper and listing
     /// skip).
     public func create(_ call: EnvironmentCreate) async throws(StoreError) -> WorkEnvironment {
+        try await create(call, idempotency: nil).value
+    }
+
+    /// Creates an environment at most once per idempotency key. Three steps, each safe to die
+    /// after: the key's reservation on the principal's slot names the id (this call's, or
+    /// the one an earlier request with the key reserved), the registry learns that id, and the
+    /// create runs through the key's record on the new environment's own slot — so a retry
+    /// after any of them creates that same environment once, or replays its creation.
+    /// - Parameters:
+    ///   - call: The create, with a freshly minted id (replaced by a reserved one on a retry).
+    ///   - idempotency: The request's key, or nil.
+    public func create(_ call: EnvironmentCreate, idempotency: Idempotency?) async throws(StoreError) -> Replayable<WorkEnvironment> {
+        var call = call
+        if let idempotency {
+            call.environmentID = try await functions.call(IdempotencyReservation(idempotency: idempotency, id: call.environmentID)).id
+        }
         do {
             try await redis.send(RedisCommand("SADD", key: keys.environments, call.environmentID))
         } catch {
             throw .redis(error)
         }
-        return try await functions.call(call)
+        return try await functions.call(call, idempotency: idempotency)
     }
 
     /// Reads an environment, or nil when there is none.

@@ -1,6 +1,6 @@
 import LessorRedis
 
-/// One call of a function of the `lessor_v2` library (`lua/lessor.lua`): which function, the
+/// One call of a function of the `lessor_v3` library (`lua/lessor.lua`): which function, the
 /// keys it declares, its arguments and the type of its reply. Adding an operation means its
 /// Lua function, one of these, and its HTTP mapping.
 public protocol LessorCall: Sendable {
@@ -10,7 +10,7 @@ public protocol LessorCall: Sendable {
     /// The function's name without the library prefix, e.g. `work_heartbeat`.
     static var function: String { get }
 
-    /// The function's full name, `lessor_v2_work_heartbeat`; a call on the hot path keeps it
+    /// The function's full name, `lessor_v3_work_heartbeat`; a call on the hot path keeps it
     /// in a `static let` instead of joining it on every call.
     static var functionName: String { get }
 
@@ -37,6 +37,20 @@ public struct FunctionReply: Sendable {
     public var isEmpty: Bool
     /// The reply after the status word.
     public var values: ArraySlice<RESPValue>
+    /// Set when the reply was recorded by an earlier request with the same idempotency key.
+    public var replay: Replay?
+
+    /// What a replayed reply brings besides the recorded one.
+    public struct Replay: Sendable {
+        /// The secret the record keeps, sealed.
+        public var sealedSecret: String?
+    }
+
+    public init(isEmpty: Bool, values: ArraySlice<RESPValue>, replay: Replay? = nil) {
+        self.isEmpty = isEmpty
+        self.values = values
+        self.replay = replay
+    }
 
     /// The value at `offset` after the status, decoded.
     /// - Throws: `unexpectedReply` when it is missing or of another type.
@@ -84,6 +98,8 @@ public enum Refusal: Error, Sendable, Equatable {
     case wrongWorkerToken
     /// No such personal access token.
     case tokenNotFound
+    /// The request's idempotency key was used for another request (another body, route or item).
+    case idempotencyConflict
 }
 
 /// Why an item's state forbids a call (409).
@@ -140,10 +156,12 @@ public enum PreconditionReason: String, Sendable, Equatable, CaseIterable {
 /// outcome unknown, or a reply no function documents, which is a bug).
 public enum StoreError: Error, Sendable {
     case refused(Refusal)
+    /// A refusal recorded by an earlier request with the same idempotency key, answered again.
+    case replayed(Refusal)
     case redis(RedisError)
 }
 
-/// Runs typed calls of the `lessor_v2` library: exactly one `FCALL` each (plus a library
+/// Runs typed calls of the `lessor_v3` library: exactly one `FCALL` each (plus a library
 /// load, once, on a node that lacks it).
 public struct LessorFunctions: Sendable {
     /// The client the calls go through.
@@ -200,7 +218,20 @@ public struct LessorFunctions: Sendable {
         }
         let detail = values.count > 1 ? try? String(fromRESP: values[1]) : nil
         switch status {
-        case "ok": return FunctionReply(isEmpty: false, values: values.dropFirst())
+        case "ok", "reserved": return FunctionReply(isEmpty: false, values: values.dropFirst())
+        case "replayed":
+            // { 'replayed', sealed secret | nil, <the recorded reply...> }
+            guard values.count > 2 else { break }
+            let sealed = try? String(fromRESP: values[1])  // nil: the record keeps none (Lua's false)
+            do throws(StoreError) {
+                var reply = try decode(.array(Array(values.dropFirst(2))))
+                reply.replay = FunctionReply.Replay(sealedSecret: sealed)
+                return reply
+            } catch {
+                if case .refused(let refusal) = error { throw .replayed(refusal) }
+                throw error
+            }
+        case "idempotency_conflict": throw .refused(.idempotencyConflict)
         case "empty": return FunctionReply(isEmpty: true, values: values.dropFirst())
         case "environment_not_found": throw .refused(.environmentNotFound)
         case "environment_not_self_hosted":

@@ -84,6 +84,19 @@ public struct KeySpace: Sendable, Equatable {
     /// `<ns>:{tokens}:id:<tok_...>`, the digest of a token by its id.
     public func tokenID(_ id: String) -> String { "\(namespace):{tokens}:id:\(id)" }
 
+    /// `<ns>:{tag}:idem:<record id>`: an idempotency record on the slot of `key`
+    /// (`<ns>:{tag}:...`), the first key of the call it protects.
+    public func idempotencyRecord(beside key: String, recordID: String) -> String {
+        guard let guardKey = slotGuard(for: key) else { return "\(namespace):idem:\(recordID)" }
+        return guardKey.dropLast("slot-guard".utf8.count) + "idem:" + recordID
+    }
+
+    /// `<ns>:{principal}:reservation:<record id>`: the id an idempotent create reserved
+    /// (`principal` is `admin` or a token id), on one slot per principal.
+    public func idempotencyReservation(principal: String, recordID: String) -> String {
+        "\(namespace):{\(principal)}:reservation:\(recordID)"
+    }
+
     /// `<ns>:{wrk_X}:worker`, a Den worker's hash.
     public func worker(_ workerID: String) -> String { "\(namespace):{\(workerID)}:worker" }
 

@@ -78,10 +78,25 @@ public struct AccessTokens: Sendable {
     /// Creates a token.
     /// - Returns: The record and the secret, which is shown once and never stored.
     public func create(name: String, environmentIDs: [String]?, lifetime: Duration?) async throws(StoreError) -> (AccessToken, String) {
+        let created = try await create(name: name, environmentIDs: environmentIDs, lifetime: lifetime, idempotency: nil)
+        return (created.value, created.secret)
+    }
+
+    /// Creates a token at most once per idempotency key. Every token record is on the
+    /// `{tokens}` slot, so the key's record is too, written by the same call; it keeps the
+    /// secret sealed under the key, and a replay opens it: the same secret, shown again.
+    /// - Returns: The record, the secret, and whether a record answered.
+    public func create(
+        name: String, environmentIDs: [String]?, lifetime: Duration?, idempotency: Idempotency?
+    ) async throws(StoreError) -> (value: AccessToken, secret: String, replayed: Bool) {
         let secret = randomSecret(prefix: "lsr_")
-        let token = try await functions.call(TokenCreate(
-            id: ids.next(.token), digest: Self.digest(of: secret), name: name, environmentIDs: environmentIDs, lifetime: lifetime))
-        return (token, secret)
+        let call = TokenCreate(id: ids.next(.token), digest: Self.digest(of: secret), name: name, environmentIDs: environmentIDs, lifetime: lifetime)
+        let created = try await functions.call(call, idempotency: idempotency, sealedSecret: idempotency?.seal(secret))
+        guard created.replayed else { return (created.value, secret, false) }
+        guard let idempotency, let sealed = created.sealedSecret, let shown = idempotency.open(sealed) else {
+            throw .redis(RedisError(.unexpectedReply, "a replayed token record holds no secret this key opens"))
+        }
+        return (created.value, shown, true)
     }
 
     /// Revokes a token.

@@ -132,15 +132,36 @@ public struct Workers: Sendable {
     /// Registers a worker.
     /// - Returns: The worker and its activity token, shown once and stored only as a digest.
     public func create(name: String, description: String?) async throws(StoreError) -> (Worker, String) {
-        let id = WorkerID.next(ids)
-        let secret = randomSecret(prefix: "wat_")
+        let created = try await create(name: name, description: description, idempotency: nil)
+        return (created.value, created.secret)
+    }
+
+    /// Registers a worker at most once per idempotency key, as ``Environments`` creates an
+    /// environment: the key's reservation names the id and keeps the activity token sealed
+    /// under the key, the registry learns the id, and the create runs through the key's
+    /// record on the worker's own slot. A retry after any step registers that same worker
+    /// with that same token once, or replays it; the token is shown again.
+    /// - Returns: The worker, its activity token, and whether a record answered.
+    public func create(
+        name: String, description: String?, idempotency: Idempotency?
+    ) async throws(StoreError) -> (value: Worker, secret: String, replayed: Bool) {
+        var id = WorkerID.next(ids)
+        var secret = randomSecret(prefix: "wat_")
+        if let idempotency {
+            let reserved = try await functions.call(IdempotencyReservation(idempotency: idempotency, id: id, sealedSecret: idempotency.seal(secret)))
+            guard let sealed = reserved.sealedSecret, let kept = idempotency.open(sealed) else {
+                throw .redis(RedisError(.unexpectedReply, "a worker's reservation holds no secret this key opens"))
+            }
+            (id, secret) = (reserved.id, kept)
+        }
         do {
             try await redis.send(RedisCommand("SADD", key: keys.workers, id))
         } catch {
             throw .redis(error)
         }
-        let worker = try await functions.call(WorkerCreate(workerID: id, name: name, description: description, tokenDigest: AccessTokens.digest(of: secret)))
-        return (worker, secret)
+        let call = WorkerCreate(workerID: id, name: name, description: description, tokenDigest: AccessTokens.digest(of: secret))
+        let worker = try await functions.call(call, idempotency: idempotency)
+        return (worker.value, secret, worker.replayed)
     }
 
     /// Up to `limit` workers in id order (creation order).

@@ -33,6 +33,8 @@ enum JSONValue: Decodable, Equatable {
 struct JSONBody {
     /// The top-level members; empty when the body was empty.
     let members: [String: JSONValue]
+    /// The body as sent (what an idempotency key's record compares); empty for a nested object.
+    var bytes = Data()
 
     /// Reads the body (at most the context's upload limit: 413 beyond it).
     /// - Parameter required: When false, an empty body reads as `{}`.
@@ -50,12 +52,12 @@ struct JSONBody {
         let bytes = Data(buffer.readableBytesView)
         if bytes.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
             if required { throw RequestError.invalid("a JSON object body is required") }
-            return JSONBody(members: [:])
+            return JSONBody(members: [:], bytes: bytes)
         }
         guard case .object(let members)? = try? JSONDecoder().decode(JSONValue.self, from: bytes) else {
             throw RequestError.invalid("the request body must be a JSON object")
         }
-        return JSONBody(members: members)
+        return JSONBody(members: members, bytes: bytes)
     }
 
     /// A string member, if present and not null.

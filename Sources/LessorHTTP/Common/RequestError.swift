@@ -15,6 +15,8 @@ public enum RequestError: Error, Sendable, Equatable {
     case notFound(String)
     /// 413: a body over the route's limit.
     case tooLarge
+    /// 409: the idempotency key (carried, for the message) was used for another request.
+    case idempotencyConflict(key: String)
 
     /// One fault of a request body, with its JSON path.
     public struct Issue: Sendable, Equatable {

@@ -17,7 +17,7 @@ struct EnvironmentController: Sendable {
     /// The environment routes, with the family's error middleware.
     var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
+        routes.add(middleware: family.errorMiddleware)
         let collection = routes.group(RouterPath(family.environmentsPath))
         collection.post(use: create)
         collection.get(use: list)
@@ -37,10 +37,12 @@ struct EnvironmentController: Sendable {
         let metadata = try body.metadata() ?? [:]
         var maxLapses: Int?
         if case .set(let value)? = try Self.maxLapses(body) { maxLapses = value }
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, body: body.bytes)
         try principal.requireAdmin()
         let environment = try await environments.create(
-            EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: description, kind: kind, metadata: metadata, maxLapses: maxLapses))
-        return EditedResponse(status: .created, response: EnvironmentResponse(environment: environment))
+            EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: description, kind: kind, metadata: metadata, maxLapses: maxLapses),
+            idempotency: idempotency)
+        return environment.response(status: .created, EnvironmentResponse.init)
     }
 
     @Sendable func retrieve(request: Request, context: Context) async throws -> EnvironmentResponse {
@@ -73,7 +75,7 @@ struct EnvironmentController: Sendable {
             hasMore: page.hasMore, nextPage: next, withBounds: family.listsHaveBounds)
     }
 
-    @Sendable func update(request: Request, context: Context) async throws -> EnvironmentResponse {
+    @Sendable func update(request: Request, context: Context) async throws -> EditedResponse<EnvironmentResponse> {
         let principal = try await authenticator.principal(for: request)
         let body = try await JSONBody.read(request, context: context)
         var update = EnvironmentUpdate(environmentID: "")
@@ -87,16 +89,18 @@ struct EnvironmentController: Sendable {
         update.metadata = try body.metadataPatch()
         update.kind = try Self.kind(body)
         update.maxLapses = try Self.maxLapses(body)
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, body: body.bytes)
         try principal.requireAdmin()
         update.environmentID = try context.environment(usableBy: principal)
-        return EnvironmentResponse(environment: try await environments.functions.call(update))
+        return try await environments.functions.call(update, idempotency: idempotency).response(EnvironmentResponse.init)
     }
 
-    @Sendable func archive(request: Request, context: Context) async throws -> EnvironmentResponse {
+    @Sendable func archive(request: Request, context: Context) async throws -> EditedResponse<EnvironmentResponse> {
         let principal = try await authenticator.principal(for: request)
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope)
         try principal.requireAdmin()
         let id = try context.environment(usableBy: principal)
-        return EnvironmentResponse(environment: try await environments.functions.call(EnvironmentArchive(environmentID: id)))
+        return try await environments.functions.call(EnvironmentArchive(environmentID: id), idempotency: idempotency).response(EnvironmentResponse.init)
     }
 
     @Sendable func delete(request: Request, context: Context) async throws -> EnvironmentDeletedResponse {

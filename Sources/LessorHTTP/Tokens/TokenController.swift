@@ -41,14 +41,15 @@ struct TokenController: Sendable {
         case .number(let seconds)? where seconds >= 1 && seconds <= 10 * 365 * 86_400 && seconds == seconds.rounded(): lifetime = .seconds(Int(seconds))
         default: throw RequestError.invalid("expires_in_seconds must be a positive integer (at most ten years)", param: "expires_in_seconds")
         }
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, body: body.bytes)
         try principal.requireAdmin()
         for id in environmentIDs ?? [] {
             guard IdentifierKind.environment.isValid(id), try await environments.get(id: id) != nil else {
                 throw RequestError.invalid("environment_ids names an unknown environment: \(id)", param: "environment_ids")
             }
         }
-        let (token, secret) = try await tokens.create(name: name, environmentIDs: environmentIDs, lifetime: lifetime)
-        return EditedResponse(status: .created, response: .created(token, secret: secret))
+        let created = try await tokens.create(name: name, environmentIDs: environmentIDs, lifetime: lifetime, idempotency: idempotency)
+        return Replayable(value: created.value, replayed: created.replayed).response(status: .created) { .created($0, secret: created.secret) }
     }
 
     @Sendable func revokeToken(request: Request, context: Context) async throws -> TokenResponse {

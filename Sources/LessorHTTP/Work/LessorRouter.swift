@@ -14,7 +14,7 @@ public struct LessorRouter: HTTPResponderBuilder {
     /// One family's heartbeat handler (the one its route in the router uses too).
     struct Heartbeat {
         let family: WorkFamily
-        let handler: @Sendable (Request, LessorRequestContext) async throws -> HeartbeatResponse
+        let handler: @Sendable (Request, LessorRequestContext) async throws -> EditedResponse<HeartbeatResponse>
     }
 
     /// The router of every route, the heartbeats included.
@@ -29,7 +29,7 @@ public struct LessorRouter: HTTPResponderBuilder {
         self.router = router
         // The router's middleware, then the work family's, as the routes in WorkController.endpoints have.
         self.heartbeats = heartbeats.map { heartbeat in
-            let family = FamilyErrorMiddleware<WorkAPIError>()
+            let family = heartbeat.family.errorMiddleware
             let handler = heartbeat.handler
             return Responder.FastPath(
                 prefix: "/\(heartbeat.family.environmentsPath)/", endpoint: heartbeat.family.heartbeatEndpoint,

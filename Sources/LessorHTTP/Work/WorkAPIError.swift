@@ -56,6 +56,9 @@ struct WorkAPIError: FamilyError, Equatable {
         case let error as StoreError:
             switch error {
             case .refused(let refusal): self.init(refusal)
+            case .replayed(let refusal):
+                self.init(refusal)
+                headers[IdempotencyHeader.replayed] = "true"
             case .redis(let redisError): self.init(redisError, logger: logger)
             }
         case let error as RedisError:
@@ -85,6 +88,7 @@ struct WorkAPIError: FamilyError, Equatable {
         case .forbidden(let message): self.init(.forbidden, "permission_error", message)
         case .notFound(let message): self.init(.notFound, "not_found_error", message)
         case .tooLarge: self.init(.contentTooLarge, "request_too_large", "request bodies are limited to 64 KiB")
+        case .idempotencyConflict(let key): self = Self.idempotencyConflict(key: key)
         }
     }
 
@@ -110,6 +114,9 @@ struct WorkAPIError: FamilyError, Equatable {
             self.init(.preconditionFailed, "precondition_failed_error", "precondition failed: \(reason.rawValue.replacingOccurrences(of: "_", with: " "))",
                       details: .heartbeatPreconditionFailed(current))
         case .tokenNotFound: self.init(.notFound, "not_found_error", "token not found")
+        case .idempotencyConflict:
+            // FamilyErrorMiddleware names the key; this is the same answer without it.
+            self = Self.idempotencyConflict(key: nil)
         case .workerNotFound, .wrongWorkerToken:
             // Den's refusals never reach this family's routes.
             self = .internalError
@@ -125,6 +132,15 @@ struct WorkAPIError: FamilyError, Equatable {
             logger.error("redis reply not understood", metadata: ["redis.error": "\(error)"])
             self = .internalError
         }
+    }
+
+    /// 409 `conflict_error`: the key's record is of another request.
+    private static func idempotencyConflict(key: String?) -> WorkAPIError {
+        let named = key.map { "Idempotency-Key \"\($0)\"" } ?? "this Idempotency-Key"
+        return WorkAPIError(
+            .conflict, "conflict_error",
+            "\(named) was already used with a different request (another body, route, work item or parameters); send a new key for a new request",
+            param: IdempotencyHeader.name.rawName)
     }
 
     /// 500: a bug, whose cause is in the log.

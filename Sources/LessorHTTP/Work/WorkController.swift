@@ -32,7 +32,7 @@ struct WorkController: Sendable {
     /// Every route of the work API, with the family's error middleware.
     var endpoints: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        routes.add(middleware: FamilyErrorMiddleware<WorkAPIError>())
+        routes.add(middleware: family.errorMiddleware)
         let items = routes.group(RouterPath(family.environmentsPath + "/:environment_id/work"))
         items.post(use: enqueue)
         items.get(use: list)
@@ -63,9 +63,11 @@ struct WorkController: Sendable {
             }
         }
         let metadata = try body.metadata() ?? [:]
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, body: body.bytes)
         let environment = try context.environment(usableBy: principal)
-        let item = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: sessionID, metadata: metadata))
-        return EditedResponse(status: .created, response: WorkItemResponse(item: item, family: family))
+        let item = try await functions.call(
+            WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: sessionID, metadata: metadata), idempotency: idempotency)
+        return item.response(status: .created) { WorkItemResponse(item: $0, family: family) }
     }
 
     @Sendable func poll(request: Request, context: Context) async throws -> PollResponse {
@@ -111,38 +113,45 @@ struct WorkController: Sendable {
         }
     }
 
-    @Sendable func ack(request: Request, context: Context) async throws -> WorkItemResponse {
+    @Sendable func ack(request: Request, context: Context) async throws -> EditedResponse<WorkItemResponse> {
         let principal = try await authenticator.principal(for: request)
         let worker = try family.workerID(request.headers)
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, workerID: worker)
         let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
-        let item = try await functions.call(WorkAck(environmentID: environment, workID: workID, workerID: worker, leaseTTL: defaultTTL))
-        leasesGranted.increment()
-        return WorkItemResponse(item: item, family: family)
+        let item = try await functions.call(
+            WorkAck(environmentID: environment, workID: workID, workerID: worker, leaseTTL: defaultTTL), idempotency: idempotency)
+        if !item.replayed { leasesGranted.increment() }
+        return item.response { WorkItemResponse(item: $0, family: family) }
     }
 
-    @Sendable func heartbeat(request: Request, context: Context) async throws -> HeartbeatResponse {
+    @Sendable func heartbeat(request: Request, context: Context) async throws -> EditedResponse<HeartbeatResponse> {
         let principal = try await authenticator.principal(for: request)
         let query = request.uri.queryParameters
         let ttl = try DesiredTTL.parse(query["desired_ttl_seconds"].map(String.init)) ?? defaultTTL
         let expected = try ExpectedLastHeartbeat.parse(query["expected_last_heartbeat"].map(String.init))
         let worker = try family.workerID(request.headers)
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, workerID: worker)
         let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
         let result = try await functions.call(
-            WorkHeartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttl: ttl, stopHandling: family.stopHandling))
-        if result.state != .stopped { (result.leaseExtended ? leasesExtended : leasesLapsed).increment() }
-        return HeartbeatResponse(result)
+            WorkHeartbeat(environmentID: environment, workID: workID, workerID: worker, expected: expected, ttl: ttl, stopHandling: family.stopHandling),
+            idempotency: idempotency)
+        if !result.replayed, result.value.state != .stopped { (result.value.leaseExtended ? leasesExtended : leasesLapsed).increment() }
+        return result.response(HeartbeatResponse.init)
     }
 
-    @Sendable func stop(request: Request, context: Context) async throws -> WorkItemResponse {
+    @Sendable func stop(request: Request, context: Context) async throws -> EditedResponse<WorkItemResponse> {
         let principal = try await authenticator.principal(for: request)
-        let force = try await JSONBody.read(request, context: context).bool("force") ?? false
+        let body = try await JSONBody.read(request, context: context)
+        let force = try body.bool("force") ?? false
         let worker = try family.workerID(request.headers)
+        let idempotency = try await IdempotencyHeader.read(
+            request, context: context, principal: principal.idempotencyScope, workerID: worker, body: body.bytes)
         let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
         let stop = WorkStop(environmentID: environment, workID: workID, force: force, workerID: worker)
-        return WorkItemResponse(item: try await functions.call(stop), family: family)
+        return try await functions.call(stop, idempotency: idempotency).response { WorkItemResponse(item: $0, family: family) }
     }
 
     @Sendable func get(request: Request, context: Context) async throws -> WorkItemResponse {
@@ -152,15 +161,17 @@ struct WorkController: Sendable {
         return WorkItemResponse(item: try await functions.call(WorkGet(environmentID: environment, workID: workID)), family: family)
     }
 
-    @Sendable func patchMetadata(request: Request, context: Context) async throws -> WorkItemResponse {
+    @Sendable func patchMetadata(request: Request, context: Context) async throws -> EditedResponse<WorkItemResponse> {
         let principal = try await authenticator.principal(for: request)
         let body = try await JSONBody.read(request, context: context, required: true)
         guard let patch = try body.metadataPatch() else {
             throw RequestError.invalid("metadata must be an object of string or null values", param: "metadata")
         }
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, body: body.bytes)
         let environment = try context.environment(usableBy: principal)
         let workID = try context.parameters.require("work_id")
-        return WorkItemResponse(item: try await functions.call(WorkMetadata(environmentID: environment, workID: workID, patch: patch)), family: family)
+        return try await functions.call(WorkMetadata(environmentID: environment, workID: workID, patch: patch), idempotency: idempotency)
+            .response { WorkItemResponse(item: $0, family: family) }
     }
 
     @Sendable func list(request: Request, context: Context) async throws -> ListResponse<WorkItemResponse> {

@@ -21,14 +21,24 @@ struct WorkFamily: Sendable {
     let listsHaveBounds: Bool
     /// Work items carry `"secret": null` (Lessor issues no per-item credential).
     let itemsHaveSecret: Bool
+    /// The envelope's `error.type` of a 503: `unavailable_error` (Qoder), `api_error` (Anthropic).
+    let unavailableErrorType: String
 
     static let qoder = WorkFamily(
         environmentsPath: "api/v1/cloud/environments", workerHeader: HTTPField.Name("Worker-ID")!, stopHandling: .refuse,
-        pollingWindow: .seconds(60), listsHaveBounds: true, itemsHaveSecret: false)
+        pollingWindow: .seconds(60), listsHaveBounds: true, itemsHaveSecret: false, unavailableErrorType: "unavailable_error")
 
     static let anthropic = WorkFamily(
         environmentsPath: "v1/environments", workerHeader: HTTPField.Name("Anthropic-Worker-ID")!, stopHandling: .report,
-        pollingWindow: .seconds(30), listsHaveBounds: false, itemsHaveSecret: true)
+        pollingWindow: .seconds(30), listsHaveBounds: false, itemsHaveSecret: true, unavailableErrorType: "api_error")
+
+    /// The family's error middleware: the shared envelope, with the family's 503 type.
+    var errorMiddleware: FamilyErrorMiddleware<WorkAPIError> {
+        let type = unavailableErrorType
+        return FamilyErrorMiddleware { error in
+            if error.status == .serviceUnavailable { error.type = type }
+        }
+    }
 
     /// The route template of the heartbeat, as metrics and access logs label it.
     var heartbeatEndpoint: String { "/\(environmentsPath)/{environment_id}/work/{work_id}/heartbeat" }

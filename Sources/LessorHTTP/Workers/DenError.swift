@@ -38,11 +38,17 @@ struct DenError: FamilyError, Equatable {
             case .forbidden: self.init(.forbidden, "forbidden")
             case .notFound: self.init(.notFound, "worker_not_found")
             case .tooLarge: self.init(.contentTooLarge, "request_too_large")
+            case .idempotencyConflict: self.init(.conflict, "idempotency_conflict")
             }
         case let error as StoreError:
             switch error {
             case .refused(.workerNotFound): self.init(.notFound, "worker_not_found")
             case .refused(.wrongWorkerToken): self.init(.unauthorized, "unauthorized")
+            case .refused(.idempotencyConflict): self.init(.conflict, "idempotency_conflict")
+            case .replayed(let refusal):
+                // Den's heartbeat records only its 200s; a replayed refusal would be a bug.
+                logger.error("a replayed refusal on Den's routes", metadata: ["refusal": "\(refusal)"])
+                self = .internalError
             case .refused(let refusal):
                 logger.error("a refusal Den's routes cannot cause", metadata: ["refusal": "\(refusal)"])
                 self = .internalError

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import LessorCore
@@ -37,9 +38,10 @@ struct WorkerController: Sendable {
             throw RequestError.invalid("name must be a string of 1 to 256 bytes", param: "name")
         }
         let description = try body.string("description")
+        let idempotency = try await IdempotencyHeader.read(request, context: context, principal: principal.idempotencyScope, body: body.bytes)
         try principal.requireAdmin()
-        let (worker, token) = try await workers.create(name: name, description: description)
-        return EditedResponse(status: .created, response: CreatedWorkerResponse(worker: worker, token: token))
+        let created = try await workers.create(name: name, description: description, idempotency: idempotency)
+        return Replayable(value: created.value, replayed: created.replayed).response(status: .created) { CreatedWorkerResponse(worker: $0, token: created.secret) }
     }
 
     @Sendable func get(request: Request, context: Context) async throws -> WorkerResponse {
@@ -63,22 +65,30 @@ struct WorkerController: Sendable {
         return WorkerListResponse(data: try await workers.list(limit: limit).map(WorkerResponse.init))
     }
 
-    @Sendable func heartbeat(request: Request, context: Context) async throws -> HeartbeatAcknowledgement {
+    @Sendable func heartbeat(request: Request, context: Context) async throws -> EditedResponse<HeartbeatAcknowledgement> {
         let id = try context.parameters.require("worker_id")
         guard WorkerID.isValid(id) else { throw RequestError.notFound("worker not found") }
         let token = Self.token(request)
-        let parsed: ActivityHeartbeat
+        let parsed: (heartbeat: ActivityHeartbeat, body: Data)
+        let idempotency: Idempotency?
         do {
             parsed = try await Self.parse(request, context: context)
+            // Scoped to the presented token: a record answers only the worker that wrote it.
+            idempotency = try await IdempotencyHeader.read(
+                request, context: context, principal: "worker:" + AccessTokens.digest(of: token ?? ""), body: parsed.body)
         } catch {
             // Den's order: an unknown worker or a wrong token wins over a bad body.
             if case .invalid = error { try await workers.authenticate(id: id, token: token) }
             throw error
         }
-        let result = try await functions.call(WorkerHeartbeat(workerID: id, token: token, heartbeat: parsed, presenceTTL: presenceTTL))
-        return HeartbeatAcknowledgement(
-            workerID: id, isActiveRecently: parsed.isActiveRecently, openSessionCount: parsed.openSessionCount,
-            lastHeartbeatAt: result.lastHeartbeatAt, lastActiveAt: result.lastActiveAt)
+        let heartbeat = parsed.heartbeat
+        let result = try await functions.call(
+            WorkerHeartbeat(workerID: id, token: token, heartbeat: heartbeat, presenceTTL: presenceTTL), idempotency: idempotency)
+        return result.response { result in
+            HeartbeatAcknowledgement(
+                workerID: id, isActiveRecently: heartbeat.isActiveRecently, openSessionCount: heartbeat.openSessionCount,
+                lastHeartbeatAt: result.lastHeartbeatAt, lastActiveAt: result.lastActiveAt)
+        }
     }
 
     /// The activity token: `Authorization: Bearer` or `x-den-worker-heartbeat-token`.
@@ -90,7 +100,8 @@ struct WorkerController: Sendable {
     }
 
     /// Validates the body as the seed does, reporting every fault with its path.
-    static func parse(_ request: Request, context: Context) async throws(RequestError) -> ActivityHeartbeat {
+    /// - Returns: The heartbeat, and the body as sent (what an idempotency key's record compares).
+    static func parse(_ request: Request, context: Context) async throws(RequestError) -> (heartbeat: ActivityHeartbeat, body: Data) {
         let body: JSONBody
         do {
             body = try await JSONBody.read(request, context: context, required: true)
@@ -135,9 +146,8 @@ struct WorkerController: Sendable {
         if let first = issues.first {
             throw .invalid(message: first.message, param: first.path.first, issues: issues)
         }
-        return ActivityHeartbeat(isActiveRecently: active, sentAt: sentAt, lastActivityAt: lastActivityAt, openSessionCount: count)
+        return (ActivityHeartbeat(isActiveRecently: active, sentAt: sentAt, lastActivityAt: lastActivityAt, openSessionCount: count), body.bytes)
     }
-
 }
 
 extension JSONValue {

@@ -63,6 +63,9 @@ struct RedisOptions: ParsableArguments {
             case .refused(.tokenNotFound): return "no such token"
             case .refused(.workerNotFound): return "no such worker"
             case .refused(.wrongWorkerToken): return "not that worker's token"
+            case .refused(.idempotencyConflict), .replayed:
+                // The commands send no idempotency keys.
+                return "an idempotency record answered: \(error)"
             }
         default: return "\(error)"
         }
