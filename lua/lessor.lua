@@ -841,30 +841,30 @@ local RECORDED = { ok = true, conflict = true, precondition_failed = true }
 --          path, parameters, worker header and body)   ARGV[3] record lifetime in ms
 -- ARGV[4]  a secret to hand back on a replay, sealed by the caller under a key derived from
 --          the idempotency key ('' when none), then the operation's ARGV
--- Record:  hash { request = fingerprint, reply = the operation's reply as JSON, secret? }
---          (reply integers stay below 10^14, which cjson writes exactly)
+-- Record:  a string, '<fingerprint> <sealed secret, or nothing> <the reply as JSON>', written
+--          with its TTL by one SET (reply integers stay below 10^14, which cjson writes exactly)
 -- Replies: the operation's reply when it ran | { 'replayed', secret | false, <the recorded
 --          reply...> } | { 'idempotency_conflict' }  the record is of another request
 -- redis-cli FCALL lessor_v3_idempotent 5 'lessor:{env_X}:idem:K' 'lessor:{env_X}:env' \
 --   'lessor:{env_X}:work:work_Y' 'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' \
 --   work_heartbeat F 86400000 '' work_Y worker-1 '' 60 refuse
 redis.register_function('lessor_v3_idempotent', function(keys, args)
-  local record = keys[1]
-  local stored = redis.call('HMGET', record, 'request', 'reply', 'secret')
-  if stored[1] then
-    if stored[1] ~= args[2] then return { 'idempotency_conflict' } end
-    local reply = cjson.decode(stored[2])
+  local record, fingerprint = keys[1], args[2]
+  local stored = redis.call('GET', record)
+  if stored then
+    local space = string.find(stored, ' ', #fingerprint + 2, true)
+    if string.sub(stored, 1, #fingerprint) ~= fingerprint or not space then return { 'idempotency_conflict' } end
+    local reply = cjson.decode(string.sub(stored, space + 1))
+    local secret = string.sub(stored, #fingerprint + 2, space - 1)
     table.insert(reply, 1, 'replayed')
-    table.insert(reply, 2, stored[3] or false)
+    table.insert(reply, 2, secret ~= '' and secret or false)
     return reply
   end
   local operation = IDEMPOTENT[args[1]]
   if not operation then return redis.error_reply('lessor_v3_idempotent: no such operation ' .. tostring(args[1])) end
   local reply = operation({ unpack(keys, 2) }, { unpack(args, 5) })
   if RECORDED[reply[1]] then
-    redis.call('HSET', record, 'request', args[2], 'reply', cjson.encode(reply))
-    if args[4] ~= '' then redis.call('HSET', record, 'secret', args[4]) end
-    redis.call('PEXPIRE', record, tonumber(args[3]))
+    redis.call('SET', record, fingerprint .. ' ' .. args[4] .. ' ' .. cjson.encode(reply), 'PX', args[3])
   end
   return reply
 end)
