@@ -173,7 +173,9 @@ let package = Package(
                 "LessorRedis",
                 "LessorTestSupport",
                 "RedisServerHarness",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

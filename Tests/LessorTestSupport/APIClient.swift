@@ -14,7 +14,7 @@ public struct APIReply: @unchecked Sendable {  // `body` is parsed JSON, never m
     /// The body as JSON (fragments allowed: a poll's `null`), or nil when it is not JSON.
     public let body: Any?
 
-    init(status: HTTPResponse.Status, headers: HTTPFields, raw: String) {
+    public init(status: HTTPResponse.Status, headers: HTTPFields = [:], raw: String) {
         self.status = status
         self.headers = headers
         self.raw = raw
