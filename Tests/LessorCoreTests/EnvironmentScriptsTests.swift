@@ -11,15 +11,6 @@ import Testing
 struct EnvironmentScriptsTests {
     let ids = IdentifierGenerator()
 
-    func withStore(_ backend: RedisBackend, _ body: (any RedisDeployment, LessorFunctions, Environments) async throws -> Void) async throws {
-        try await withRedis(backend) { server in
-            let redis = try RedisClient(configuration: server.clientConfiguration)
-            defer { redis.shutDown() }
-            let functions = LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor"))
-            try await body(server, functions, Environments(functions: functions))
-        }
-    }
-
     func create(_ environments: Environments, name: String = "byoc", kind: EnvironmentKind = .selfHosted) async throws -> WorkEnvironment {
         try await environments.create(EnvironmentCreate(environmentID: ids.next(.environment), name: name, description: nil, kind: kind, metadata: ["team": "a"]))
     }

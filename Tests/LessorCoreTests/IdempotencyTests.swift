@@ -43,15 +43,6 @@ struct IdempotencyKeyTests {
 struct IdempotencyRecordTests {
     let ids = IdentifierGenerator()
 
-    func withStore(_ backend: RedisBackend, _ body: (any RedisDeployment, LessorFunctions, Environments) async throws -> Void) async throws {
-        try await withRedis(backend) { server in
-            let redis = try RedisClient(configuration: server.clientConfiguration)
-            defer { redis.shutDown() }
-            let functions = LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor"))
-            try await body(server, functions, Environments(functions: functions))
-        }
-    }
-
     func idempotency(_ key: String, request: String = "r", principal: String = "admin") -> Idempotency {
         Idempotency(key: IdempotencyKey(key)!, principal: principal, request: [Array(request.utf8)])
     }

@@ -66,6 +66,12 @@ struct OpenAPITests {
             try await r.call(.get, "\(base)/work_00000000000000000000000000000000", template: workT)
             try await r.call(.post, "\(base)/\(work)/stop", template: "\(workT)/stop", body: "{}")
             try await r.call(.post, "\(base)/\(work)/stop", template: "\(workT)/stop", body: #"{"force":true}"#)
+            // Idempotency keys: a write, its replay, the key on another request, a bad key.
+            let keyed = [("Idempotency-Key", "openapi-1")]
+            try await r.call(.post, base, template: "\(envT)/work", headers: keyed, body: "{}")
+            try await r.call(.post, base, template: "\(envT)/work", headers: keyed, body: "{}")
+            try await r.call(.post, base, template: "\(envT)/work", headers: keyed, body: #"{"metadata":{"a":"b"}}"#)
+            try await r.call(.post, base, template: "\(envT)/work", headers: [("X-Idempotency-Key", String(repeating: "k", count: 257))], body: "{}")
 
             // Environments of both families: list, update, archive, delete.
             try await r.call(.get, "\(environments)?limit=1", template: environments)
@@ -109,6 +115,8 @@ struct OpenAPITests {
             let activity = try #require((created["tokens"] as? [String: Any])?["activity"] as? String)
             let beatT = "/v1/workers/{id}/activity-heartbeat"
             try await r.call(.post, "/v1/workers/\(worker)/activity-heartbeat", template: beatT, token: activity, body: #"{"isActiveRecently":true,"openSessionCount":2}"#)
+            try await r.call(.post, "/v1/workers/\(worker)/activity-heartbeat", template: beatT, token: activity, headers: [("Idempotency-Key", "den-1")], body: #"{"isActiveRecently":true}"#)
+            try await r.call(.post, "/v1/workers/\(worker)/activity-heartbeat", template: beatT, token: activity, headers: [("Idempotency-Key", "den-1")], body: #"{"isActiveRecently":false}"#)
             try await r.call(.post, "/v1/workers/\(worker)/activity-heartbeat", template: beatT, token: activity, body: #"{"isActiveRecently":"yes"}"#)
             try await r.call(.post, "/v1/workers/\(worker)/activity-heartbeat", template: beatT, token: "wrong", body: "{}")
             try await r.call(.post, "/v1/workers/wrk_01h455vb4pex5vsknk084sn02q/activity-heartbeat", template: beatT, token: activity, body: "{}")

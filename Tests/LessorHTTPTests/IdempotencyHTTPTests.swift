@@ -109,10 +109,18 @@ struct IdempotencyHTTPTests {
             #expect(different.error["type"] as? String == "conflict_error")
             let list = try await client.call(.get, base)
             #expect((list["data"] as? [Any])?.count == 1, "enqueued once")
+            // Duplicates sent at once, before any answered: one runs, the others are its replays.
+            let racing = try await withThrowingTaskGroup(of: APIReply.self) { group in
+                for _ in 0..<8 { group.addTask { try await client.call(.post, base, headers: [Self.key: "job-9"], body: "{}") } }
+                return try await group.reduce(into: [APIReply]()) { $0.append($1) }
+            }
+            #expect(Set(racing.compactMap { $0["id"] as? String }).count == 1)
+            #expect(racing.filter { $0.headers[Self.replayed] == "true" }.count == 7)
+            #expect((try await client.call(.get, base)["data"] as? [Any])?.count == 2)
             // Another principal's key of the same text is its own.
             let token = try #require(try await client.call(.post, "/api/v1/tokens", body: #"{"environment_ids":["\#(env)"]}"#)["token"] as? String)
             #expect(try await client.call(.post, base, token: token, headers: [Self.key: "job-7"], body: body).headers[Self.replayed] == nil)
-            #expect((try await client.call(.get, base)["data"] as? [Any])?.count == 2)
+            #expect((try await client.call(.get, base)["data"] as? [Any])?.count == 3)
         }
     }
 
