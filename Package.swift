@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "lessor", targets: ["lessor"]),
         .library(name: "LessorRedis", targets: ["LessorRedis"]),
+        .library(name: "LessorClient", targets: ["LessorClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -82,9 +83,20 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: ["EmbedFiles"]
         ),
+        .target(
+            name: "LessorClient",
+            dependencies: [
+                "LessorCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "lessor",
             dependencies: [
+                "LessorClient",
                 "LessorCore",
                 "LessorHTTP",
                 "LessorRedis",
@@ -168,6 +180,7 @@ let package = Package(
         .testTarget(
             name: "LessorEndToEndTests",
             dependencies: [
+                "LessorClient",
                 "LessorCore",
                 "LessorHTTP",
                 "LessorRedis",

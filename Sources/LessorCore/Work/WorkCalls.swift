@@ -310,6 +310,14 @@ public struct WorkQueueStats: Sendable, Equatable {
     public var workersPolling: Int
     /// Items the call's reaping stopped for lapsing too often (not shown: the metric counts them).
     public var deadLettered: Int
+
+    public init(depth: Int, pending: Int, oldestQueuedAt: Timestamp?, workersPolling: Int, deadLettered: Int = 0) {
+        self.depth = depth
+        self.pending = pending
+        self.oldestQueuedAt = oldestQueuedAt
+        self.workersPolling = workersPolling
+        self.deadLettered = deadLettered
+    }
 }
 
 /// `work_stats`: the environment's queue figures.

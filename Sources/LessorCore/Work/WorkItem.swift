@@ -49,6 +49,35 @@ public struct WorkItem: Sendable, Equatable {
     /// The remaining lease as Redis reports it (`PTTL` of the lease key); nil when none is live.
     public var leaseRemaining: Duration?
 
+    /// An item with every field given (what a client reads from the API's JSON).
+    public init(
+        id: String, environmentID: String, dataType: String = "session", sessionID: String, state: WorkState, createdAt: Timestamp,
+        acknowledgedAt: Timestamp? = nil, startedAt: Timestamp? = nil, latestHeartbeatAt: Timestamp? = nil,
+        stopRequestedAt: Timestamp? = nil, stoppedAt: Timestamp? = nil, metadata: [String: String] = [:],
+        leaseExpiresAt: Timestamp? = nil, fencingToken: Int = 0, workerID: String? = nil, deliveryCount: Int = 0,
+        lapseCount: Int = 0, stopReason: StopReason? = nil, leaseRemaining: Duration? = nil
+    ) {
+        self.id = id
+        self.environmentID = environmentID
+        self.dataType = dataType
+        self.sessionID = sessionID
+        self.state = state
+        self.createdAt = createdAt
+        self.acknowledgedAt = acknowledgedAt
+        self.startedAt = startedAt
+        self.latestHeartbeatAt = latestHeartbeatAt
+        self.stopRequestedAt = stopRequestedAt
+        self.stoppedAt = stoppedAt
+        self.metadata = metadata
+        self.leaseExpiresAt = leaseExpiresAt
+        self.fencingToken = fencingToken
+        self.workerID = workerID
+        self.deliveryCount = deliveryCount
+        self.lapseCount = lapseCount
+        self.stopReason = stopReason
+        self.leaseRemaining = leaseRemaining
+    }
+
     /// Reads an item from a function's `{ field, value, ..., 'lease_pttl', ms }` values.
     /// - Parameters:
     ///   - hash: The fields.

@@ -51,6 +51,11 @@ public struct ActivityHeartbeat: Sendable, Equatable {
 public struct ActivityHeartbeatResult: Sendable, Equatable {
     public var lastHeartbeatAt: Timestamp
     public var lastActiveAt: Timestamp?
+
+    public init(lastHeartbeatAt: Timestamp, lastActiveAt: Timestamp?) {
+        self.lastHeartbeatAt = lastHeartbeatAt
+        self.lastActiveAt = lastActiveAt
+    }
 }
 
 /// `worker_create`: registers a worker under the digest of its activity token.
