@@ -64,12 +64,16 @@ public final class Lease: Sendable {
         self.workerID = workerID
         self.client = client
         self.ttl = ttl
-        // The TTL the ack granted, on the server's clock: lease_expires_at − acknowledged_at.
+        // The TTL the server granted, on its own clock: lease_expires_at minus the moment it was
+        // set (the ack, or the last heartbeat when the ack answered an item this worker held).
         var granted = ttl ?? .seconds(60)
-        if let expires = item.leaseExpiresAt, let acknowledged = item.acknowledgedAt {
-            granted = .microseconds(expires.microseconds - acknowledged.microseconds)
+        let renewedAt = [item.acknowledgedAt, item.latestHeartbeatAt].compactMap { $0 }.max()
+        if let expires = item.leaseExpiresAt, let renewedAt {
+            granted = .microseconds(expires.microseconds - renewedAt.microseconds)
         }
-        state = Mutex(State(deadline: sent + granted, granted: granted, last: .none))
+        // The chain goes on from the item's last heartbeat (none after a first ack).
+        let last: ExpectedLastHeartbeat = item.latestHeartbeatAt.map { .at($0) } ?? .none
+        state = Mutex(State(deadline: sent + granted, granted: granted, last: last))
     }
 
     /// What is left of the lease by this client's clock (zero once it is over).

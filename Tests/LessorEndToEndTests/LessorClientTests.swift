@@ -92,6 +92,23 @@ struct LessorClientTests {
         }
     }
 
+    @Test func aLeaseOnAnItemTheWorkerHoldsGoesOnFromItsLastHeartbeat() async throws {
+        try await withClient { client, _, _ in
+            let env = try await createEnvironment(APIClient(port: Int(client.url.split(separator: ":").last!)!))
+            let item = try await client.enqueue(environment: env)
+            _ = try await client.ack(environment: env, work: item.id, worker: "w")
+            _ = try await client.heartbeat(environment: env, work: item.id, worker: "w", expected: ExpectedLastHeartbeat.none)
+            // The ack answers the held item unchanged; the first renewal (after a third of 10 s)
+            // must expect that heartbeat, not NO_HEARTBEAT.
+            let end = try await client.withLease(environment: env, work: item.id, worker: "w") { lease in
+                try await Task.sleep(for: .seconds(5))
+                return lease.end
+            }
+            #expect(end == nil)
+            #expect(try await client.get(environment: env, work: item.id).stopReason == .completed)
+        }
+    }
+
     @Test func aLostLeaseCancelsTheBodyAndSaysWhy() async throws {
         try await withClient { client, _, functions in
             let env = try await createEnvironment(APIClient(port: Int(client.url.split(separator: ":").last!)!))
