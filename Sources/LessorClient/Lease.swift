@@ -81,6 +81,14 @@ public final class Lease: Sendable {
         state.withLock { state in state.end == nil || state.end == .stopRequested ? max(.zero, state.deadline - .now) : .zero }
     }
 
+    /// When the lease ends unless renewed, by this process's monotonic clock: the send time of
+    /// the last successful ack or heartbeat plus the TTL the server granted. It stays where it
+    /// was once the lease has ended.
+    public var deadline: ContinuousClock.Instant { state.withLock { $0.deadline } }
+
+    /// The TTL the server granted at the last successful ack or heartbeat.
+    public var grantedTTL: Duration { state.withLock { $0.granted } }
+
     /// How the lease ended, or nil while it is held.
     public var end: LeaseEnd? { state.withLock { $0.end } }
 
@@ -122,11 +130,14 @@ public final class Lease: Sendable {
     /// Renews the lease until it ends or the task is cancelled. After ``LeaseEnd/stopRequested``
     /// it goes on renewing (the holder is finishing), and it stops for good at any other end.
     func renew() async {
+        // The ack grants the server's default TTL; a lease asked for another one gets it at once.
+        var first = ttl != nil && ttl != state.withLock { $0.granted }
         while !Task.isCancelled {
             let (deadline, granted) = state.withLock { ($0.deadline, $0.granted) }
             // Every third of the TTL, ±10 %: a fleet's beats do not fall into step.
             let jitter = Double.random(in: 0.9...1.1)
-            let next = min(ContinuousClock.now + granted / 3 * jitter, deadline)
+            let next = first ? .now : min(ContinuousClock.now + granted / 3 * jitter, deadline)
+            first = false
             try? await Task.sleep(until: next, clock: .continuous)
             if Task.isCancelled { return }
             guard await beat() else { return }
@@ -232,7 +243,8 @@ extension LessorClient {
     /// error is rethrown and the item is left to its lease, which lapses (and the item is
     /// redelivered) unless another call stops it.
     /// - Parameters:
-    ///   - ttl: The lease the heartbeats ask for (the ack grants the server default).
+    ///   - ttl: The lease the heartbeats ask for; the ack grants the server default, so a first
+    ///     heartbeat right after it asks for this one.
     ///   - body: The work; check `Task.isCancelled` (or call cancellable APIs) to notice a loss.
     public func withLease<T: Sendable>(
         environment: String, work: String, worker: String, ttl: Duration? = nil, _ body: @escaping @Sendable (Lease) async throws -> T

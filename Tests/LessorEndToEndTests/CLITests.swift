@@ -111,7 +111,7 @@ struct CLITests {
 
     @Test(arguments: [["--help"], ["env", "create", "--help"], ["token", "create", "--help"], ["token", "revoke", "--help"],
                       ["token", "list", "--help"], ["worker", "register", "--help"], ["work", "inspect", "--help"],
-                      ["lease", "expire", "--help"], ["scripts", "show", "--help"], ["scripts", "command", "--help"], ["serve", "--help"], ["den-agent", "--help"]])
+                      ["lease", "expire", "--help"], ["scripts", "show", "--help"], ["scripts", "command", "--help"], ["serve", "--help"], ["den-agent", "--help"], ["run", "--help"]])
     func everyCommandHasHelp(arguments: [String]) async throws {
         try await withRedisServer { server in
             let (status, output) = try await lessor(arguments, server)

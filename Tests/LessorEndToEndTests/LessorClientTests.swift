@@ -106,6 +106,17 @@ struct LessorClientTests {
             }
             #expect(end == nil)
             #expect(try await client.get(environment: env, work: item.id).stopReason == .completed)
+
+            // A TTL of its own: asked for by a heartbeat right after the ack.
+            let other = try await client.enqueue(environment: env)
+            let granted = try await client.withLease(environment: env, work: other.id, worker: "w", ttl: .seconds(30)) { lease in
+                try await Task.sleep(for: .seconds(1))
+                let held = try await client.get(environment: env, work: other.id)
+                let latest = try #require(held.latestHeartbeatAt)
+                #expect(try #require(held.leaseExpiresAt).microseconds - latest.microseconds == 30_000_000)
+                return lease.grantedTTL
+            }
+            #expect(granted == .seconds(30))
         }
     }
 

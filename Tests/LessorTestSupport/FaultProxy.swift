@@ -78,7 +78,8 @@ public final class FaultProxy: Sendable {
     /// The counts so far.
     public var counts: Counts { state.withLock { $0.counts } }
 
-    /// Changes the fraction of answers dropped from now on.
+    /// Changes the fraction of answers dropped from now on; 1 also silences the connections
+    /// already open (a load balancer cut off from its clients).
     public func setDropFraction(_ fraction: Double) {
         state.withLock { $0.dropFraction = fraction }
     }
@@ -134,7 +135,10 @@ public final class FaultProxy: Sendable {
             let count = read(server, &buffer, buffer.count)
             if count <= 0 { break }
             switch fault {
-            case .none: if !Self.writeAll(client, buffer, count) { break answer }
+            case .none:
+                // Cut off: with every answer dropped, open connections fall silent too.
+                if state.withLock({ $0.dropFraction >= 1 }) { continue }
+                if !Self.writeAll(client, buffer, count) { break answer }
             case .reset:
                 // The answer arrived and the request ran: the client gets a reset instead.
                 shutdown(client, Int32(SHUT_RD))
