@@ -148,6 +148,9 @@ public final class Lease: Sendable {
     /// - Returns: False when the lease is over.
     private func beat() async -> Bool {
         let key = UUID().uuidString
+        // A retry may be answered from the first try's record, whose lease began no earlier
+        // than the first send: the deadline counts from there.
+        let firstSent = ContinuousClock.now
         var backoff = Duration.milliseconds(100)
         while !Task.isCancelled {
             let (deadline, last) = state.withLock { ($0.deadline, $0.last) }
@@ -161,7 +164,7 @@ public final class Lease: Sendable {
                     environment: item.environmentID, work: item.id, worker: workerID, expected: last, ttl: ttl,
                     idempotencyKey: key, timeout: min(deadline - now, client.requestTimeout))
                 state.withLock { state in
-                    state.deadline = now + result.ttl
+                    state.deadline = firstSent + result.ttl
                     state.granted = result.ttl
                     if let stamp = result.lastHeartbeat { state.last = .at(stamp) }
                 }
@@ -221,9 +224,10 @@ extension LessorClient {
     /// tries, growing pauses), and the time its successful try was sent.
     private func acknowledge(environment: String, work: String, worker: String) async throws(LessorClientError) -> (WorkItem, ContinuousClock.Instant) {
         let key = UUID().uuidString
+        // As for a heartbeat: a retry's answer may be the first try's, so time runs from it.
+        let sent = ContinuousClock.now
         var tries = 0
         while true {
-            let sent = ContinuousClock.now
             let failure: LessorClientError
             do {
                 return (try await ack(environment: environment, work: work, worker: worker, idempotencyKey: key), sent)
