@@ -17,6 +17,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case invalidConfiguration
             case shutdown
             case notReplicated
+            case tlsFailure
         }
 
         let base: Base
@@ -44,6 +45,11 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// A write ran on the primary, but fewer replicas than asked acknowledged it in time:
         /// a failover now may lose it.
         public static var notReplicated: Self { Self(base: .notReplicated) }
+
+        /// The TLS handshake failed: the server's certificate is not trusted or does not
+        /// name the host, the server does not speak TLS, or it refused the client's
+        /// certificate. A configuration error, not an outage: retrying cannot fix it.
+        public static var tlsFailure: Self { Self(base: .tlsFailure) }
 
         public var description: String { base.rawValue }
     }
@@ -80,7 +86,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// (a script error, a wrong type, a reply of an unexpected shape): retrying cannot help.
     public var isTransient: Bool {
         switch code.base {
-        case .connectionUnavailable, .connectionLost, .timeout, .notReplicated, .shutdown, .authenticationFailed, .protocolError:
+        // A TLS failure is a misconfiguration that start-up refuses; met later (a certificate
+        // rotated to a CA the node does not trust) it is Redis out of reach, like a refused login.
+        case .connectionUnavailable, .connectionLost, .timeout, .notReplicated, .shutdown, .authenticationFailed, .protocolError, .tlsFailure:
             return true
         case .serverError:
             let word = message.prefix { $0 != " " }

@@ -29,11 +29,19 @@ struct RedisConfigurationTests {
         #expect(configuration.username == nil)
         #expect(configuration.password == "secret")
         #expect(configuration.endpointDescription == "[::1]:7000")
+        #expect(configuration.tls == nil)
+    }
+
+    @Test func redissTurnsTLSOnWithTheSystemRoots() throws {
+        let configuration = try RedisConfiguration(url: "rediss://:secret@redis.example:6380/2")
+        #expect(configuration.tls == (try RedisTLS()))
+        #expect(configuration.tls?.caFile == nil)
+        #expect((configuration.host, configuration.port, configuration.database) == ("redis.example", 6380, 2))
     }
 
     @Test(arguments: [
-        ("http://localhost", "must start with redis://"),
-        ("rediss://localhost", "TLS"),
+        ("http://localhost", "must start with redis:// or rediss://"),
+        ("rediss://", "no host"),
         ("redis://", "no host"),
         ("redis://:6379", "no host"),
         ("redis://host:0", "port"),

@@ -13,12 +13,14 @@ public final class RedisClusterProcess: Sendable {
     /// Starts three cluster-enabled servers and joins them into one cluster. A node can lose
     /// its port to another process between the probe and the bind; then the whole cluster is
     /// made again, up to three times.
-    /// - Parameter arguments: Extra `redis-server` options for every node.
-    public static func start(_ arguments: [String] = []) async throws -> RedisClusterProcess {
+    /// - Parameters:
+    ///   - arguments: Extra `redis-server` options for every node.
+    ///   - tls: Certificates for a cluster that speaks only TLS, its bus included.
+    public static func start(_ arguments: [String] = [], tls: TestCertificates? = nil) async throws -> RedisClusterProcess {
         var lastError: (any Error)?
         for _ in 0..<3 {
             do {
-                return try await startOnce(arguments)
+                return try await startOnce(arguments, tls: tls)
             } catch {
                 FileHandle.standardError.write(Data("harness: cluster start failed, trying again: \(error)\n".utf8))
                 lastError = error
@@ -27,7 +29,7 @@ public final class RedisClusterProcess: Sendable {
         throw lastError ?? HarnessError("the cluster did not start")
     }
 
-    private static func startOnce(_ arguments: [String]) async throws -> RedisClusterProcess {
+    private static func startOnce(_ arguments: [String], tls: TestCertificates?) async throws -> RedisClusterProcess {
         var nodes: [RedisServerProcess] = []
         do {
             for _ in 0..<3 {
@@ -35,12 +37,12 @@ public final class RedisClusterProcess: Sendable {
                 nodes.append(try await RedisServerProcess.start([
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
                     "--cluster-port", String(try freeLoopbackPort()),
-                ] + arguments))
+                ] + arguments, tls: tls))
             }
             let cluster = RedisClusterProcess(nodes: nodes)
             let log = nodes[0].directory.appendingPathComponent("cluster-create.log")
             let create = try ChildProcess(
-                ["redis-cli", "--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-yes"], output: log)
+                ["redis-cli"] + (tls?.cliArguments ?? []) + ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-yes"], output: log)
             let status = try await offCooperativePool { create.waitForExit(within: 60) }
             let created = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             guard status == 0, created.contains("All 16384 slots covered") else {
@@ -75,8 +77,10 @@ public final class RedisClusterProcess: Sendable {
 }
 
 /// Runs `body` with a fresh three-primary cluster, removed afterwards.
-public func withRedisCluster<T>(_ arguments: [String] = [], _ body: (RedisClusterProcess) async throws -> T) async throws -> T {
-    try await using(try await RedisClusterProcess.start(arguments), removedBy: { await $0.remove() }, body)
+public func withRedisCluster<T>(
+    _ arguments: [String] = [], tls: TestCertificates? = nil, _ body: (RedisClusterProcess) async throws -> T
+) async throws -> T {
+    try await using(try await RedisClusterProcess.start(arguments, tls: tls), removedBy: { await $0.remove() }, body)
 }
 
 extension RedisClusterProcess {

@@ -45,10 +45,28 @@ extension RedisDeployment {
     }
 }
 
-extension RedisServerProcess: RedisDeployment {
-    public var lessorSettings: [String: String] { ["LESSOR_REDIS_URL": url] }
+extension TestCertificates {
+    /// The settings that make a front node a verified TLS client of servers these certified.
+    var lessorSettings: [String: String] {
+        ["LESSOR_REDIS_TLS_CA_FILE": caFile, "LESSOR_REDIS_TLS_CERT_FILE": clientCertificateFile, "LESSOR_REDIS_TLS_KEY_FILE": clientKeyFile]
+    }
 
-    public var clientConfiguration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port).asLessor() }
+    /// The wrapper's TLS settings for the same.
+    public var redisTLS: RedisTLS {
+        get throws { try RedisTLS(caFile: caFile, certificateFile: clientCertificateFile, keyFile: clientKeyFile) }
+    }
+}
+
+extension RedisServerProcess: RedisDeployment {
+    public var lessorSettings: [String: String] {
+        ["LESSOR_REDIS_URL": url].merging(tls?.lessorSettings ?? [:]) { first, _ in first }
+    }
+
+    public var clientConfiguration: RedisConfiguration {
+        var configuration = RedisConfiguration(host: "127.0.0.1", port: port).asLessor()
+        configuration.tls = try? tls?.redisTLS
+        return configuration
+    }
 
     public func allKeys() async throws -> Set<String> {
         Set(try await cli("--scan").split(separator: "\n").map(String.init))
@@ -57,11 +75,18 @@ extension RedisServerProcess: RedisDeployment {
 
 extension RedisClusterProcess: RedisDeployment {
     public var lessorSettings: [String: String] {
-        ["LESSOR_REDIS_CLUSTER": nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")]
+        var settings = ["LESSOR_REDIS_CLUSTER": nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")]
+        if let tls = nodes[0].tls {
+            // The URL gives a cluster only its credentials and scheme: rediss:// turns TLS on.
+            settings["LESSOR_REDIS_URL"] = "rediss://127.0.0.1"
+            settings.merge(tls.lessorSettings) { first, _ in first }
+        }
+        return settings
     }
 
     public var clientConfiguration: RedisConfiguration {
         var configuration = RedisConfiguration().asLessor()
+        configuration.tls = try? nodes[0].tls?.redisTLS
         configuration.topology = .cluster(seeds: nodes.map { RedisEndpoint(host: "127.0.0.1", port: $0.port) })
         return configuration
     }

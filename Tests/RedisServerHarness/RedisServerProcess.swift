@@ -15,13 +15,18 @@ public final class RedisServerProcess: Sendable {
     public let directory: URL
     private let extraArguments: [String]
     private let configurationFile: String?
+    /// The certificates of a TLS-only server (``port`` is then its TLS port); nil for plaintext.
+    public let tls: TestCertificates?
+    private let verifyClients: String
     private let child: Mutex<ChildProcess?>
 
-    private init(port: Int, directory: URL, extraArguments: [String], configurationFile: String?) {
+    private init(port: Int, directory: URL, extraArguments: [String], configurationFile: String?, tls: TestCertificates?, verifyClients: String) {
         self.port = port
         self.directory = directory
         self.extraArguments = extraArguments
         self.configurationFile = configurationFile
+        self.tls = tls
+        self.verifyClients = verifyClients
         self.child = Mutex(nil)
     }
 
@@ -30,18 +35,24 @@ public final class RedisServerProcess: Sendable {
     ///   - arguments: Extra `redis-server` options, e.g. `["--requirepass", "s3cret"]`.
     ///   - configurationFile: Text of a configuration file to start from (a sentinel needs
     ///     one it can rewrite); written to the server's directory.
+    ///   - tls: Certificates for a server that speaks only TLS.
+    ///   - verifyClients: With TLS, `tls-auth-clients`: `yes`, `optional` or `no`.
     /// - Returns: The running server.
-    public static func start(_ arguments: [String] = [], configurationFile: String? = nil) async throws -> RedisServerProcess {
-        try await offCooperativePool { try startBlocking(arguments, configurationFile: configurationFile) }
+    public static func start(
+        _ arguments: [String] = [], configurationFile: String? = nil, tls: TestCertificates? = nil, verifyClients: String = "yes"
+    ) async throws -> RedisServerProcess {
+        try await offCooperativePool { try startBlocking(arguments, configurationFile: configurationFile, tls: tls, verifyClients: verifyClients) }
     }
 
-    private static func startBlocking(_ arguments: [String], configurationFile: String?) throws -> RedisServerProcess {
+    private static func startBlocking(_ arguments: [String], configurationFile: String?, tls: TestCertificates?, verifyClients: String) throws -> RedisServerProcess {
         var lastError: (any Error)?
         for _ in 0..<5 {  // a port can be taken between probing and binding; try another
             let directory = FileManager.default.temporaryDirectory
                 .appendingPathComponent("lessor-redis-\(UUID().uuidString)", isDirectory: true)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let server = RedisServerProcess(port: try freeLoopbackPort(), directory: directory, extraArguments: arguments, configurationFile: configurationFile)
+            let server = RedisServerProcess(
+                port: try freeLoopbackPort(), directory: directory, extraArguments: arguments, configurationFile: configurationFile,
+                tls: tls, verifyClients: verifyClients)
             do {
                 try server.launch()
                 return server
@@ -53,8 +64,8 @@ public final class RedisServerProcess: Sendable {
         throw lastError ?? HarnessError("redis-server did not start")
     }
 
-    /// `redis://127.0.0.1:<port>`.
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    /// `redis://127.0.0.1:<port>` (`rediss://` with TLS).
+    public var url: String { "\(tls == nil ? "redis" : "rediss")://127.0.0.1:\(port)" }
 
     private func launch() throws {
         var file: [String] = []
@@ -65,8 +76,9 @@ public final class RedisServerProcess: Sendable {
             }
             file = [path.path]
         }
-        let arguments = ["redis-server"] + file + [
-            "--port", String(port), "--bind", "127.0.0.1",
+        let ports = tls?.serverArguments(port: port, verifyClients: verifyClients) ?? ["--port", String(port)]
+        let arguments = ["redis-server"] + file + ports + [
+            "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no",
             "--dir", directory.path, "--logfile", directory.appendingPathComponent("redis.log").path,
             "--enable-debug-command", "local",
@@ -152,7 +164,8 @@ public final class RedisServerProcess: Sendable {
         // on a loaded machine, which made tests that poll with redis-cli slow and flaky.
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-cli-\(UUID().uuidString).out")
         defer { try? FileManager.default.removeItem(at: output) }
-        let process = try ChildProcess(["redis-cli", "-h", "127.0.0.1", "-p", String(port)] + arguments, output: output, keepingErrors: false)
+        let process = try ChildProcess(
+            ["redis-cli", "-h", "127.0.0.1", "-p", String(port)] + (tls?.cliArguments ?? []) + arguments, output: output, keepingErrors: false)
         guard process.waitForExit(within: 30) != nil else {
             process.signal(SIGKILL)
             _ = process.waitForExit(within: 5)

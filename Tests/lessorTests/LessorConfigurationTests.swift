@@ -144,4 +144,69 @@ struct LessorConfigurationTests {
         #expect(String(readme[start.upperBound..<end.lowerBound]) == LessorConfiguration.markdownTable,
                 "README's configuration table is stale: paste the output of `lessor settings`")
     }
+
+    /// Writes `text` to a temporary file and returns its path.
+    private func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-secret-\(UUID().uuidString)").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func secretsComeFromFilesAsKubernetesMountsThem() throws {
+        let token = try file("file-admin-token\n")
+        let url = try file("redis://:from-file@10.1.2.3:6390\r\n")
+        let sentinel = try file("sentinel-secret\n")
+        defer { for path in [token, url, sentinel] { try? FileManager.default.removeItem(atPath: path) } }
+        let configuration = try LessorConfiguration([
+            "LESSOR_ADMIN_TOKEN_FILE": token, "LESSOR_REDIS_URL_FILE": url,
+            "LESSOR_REDIS_SENTINELS": "127.0.0.1:26379", "LESSOR_REDIS_MASTER_NAME": "main",
+            "LESSOR_REDIS_SENTINEL_USERNAME": "watcher", "LESSOR_REDIS_SENTINEL_PASSWORD_FILE": sentinel,
+        ])
+        #expect(configuration.adminToken == "file-admin-token")
+        #expect(configuration.redis.password == "from-file")
+        #expect(configuration.redis.port == 6390)
+        #expect(configuration.redis.sentinelPassword == "sentinel-secret")
+        #expect(configuration.redis.sentinelUsername == "watcher")
+
+        #expect(throws: ConfigurationError(variable: "LESSOR_ADMIN_TOKEN_FILE", message: "cannot be combined with LESSOR_ADMIN_TOKEN: set one of them")) {
+            try LessorConfiguration(["LESSOR_ADMIN_TOKEN_FILE": token, "LESSOR_ADMIN_TOKEN": "x"])
+        }
+        do {
+            _ = try LessorConfiguration(["LESSOR_REDIS_URL_FILE": "/nonexistent/url"])
+            Issue.record("a missing file must be refused")
+        } catch {
+            #expect(error.variable == "LESSOR_REDIS_URL_FILE")
+            #expect(error.message.contains("/nonexistent/url"))
+        }
+        // A bad URL read from a file is blamed on the file's variable, without its password.
+        let bad = try file("redis://:hunter2@host:99999")
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        do {
+            _ = try LessorConfiguration(["LESSOR_REDIS_URL_FILE": bad])
+            Issue.record("a bad URL must be refused")
+        } catch {
+            #expect(error.variable == "LESSOR_REDIS_URL_FILE")
+            #expect(!error.description.contains("hunter2"))
+        }
+        #expect(throws: ConfigurationError.self) { try LessorConfiguration(["LESSOR_REDIS_SENTINEL_PASSWORD": "x"]) }
+    }
+
+    @Test func tlsNeedsRedissAndReadableFiles() throws {
+        let tls = try LessorConfiguration(["LESSOR_REDIS_URL": "rediss://redis.example:6380"])
+        #expect(tls.redis.tls != nil)
+        #expect(try LessorConfiguration([:]).redis.tls == nil)
+        do {
+            _ = try LessorConfiguration(["LESSOR_REDIS_TLS_SERVER_NAME": "redis.example"])
+            Issue.record("TLS settings without rediss:// must be refused")
+        } catch {
+            #expect(error.variable == "LESSOR_REDIS_TLS_SERVER_NAME")
+            #expect(error.message.contains("rediss://"))
+        }
+        do {
+            _ = try LessorConfiguration(["LESSOR_REDIS_URL": "rediss://h", "LESSOR_REDIS_TLS_CERT_FILE": "/nonexistent/c.pem"])
+            Issue.record("a certificate without its key must be refused")
+        } catch {
+            #expect(error.variable.hasPrefix("LESSOR_REDIS_TLS_"))
+        }
+    }
 }

@@ -185,9 +185,32 @@ public final class RedisClient: Sendable, Service {
     public func run() async throws {
         logger.info("redis client starting", metadata: ["redis.endpoint": "\(configuration.topologyDescription)", "redis.pool": "\(configuration.poolSize)"])
         await router.warmUp()
+        do {
+            try await refuseFailingTLS()
+        } catch {
+            shutDown()
+            throw error
+        }
         try? await gracefulShutdown()
         shutDown()
         logger.info("redis client stopped")
+    }
+
+    /// The first contact with TLS on: a server whose certificate fails verification (an
+    /// untrusted CA, another name), that does not speak TLS, or that refuses the client's
+    /// certificate is a configuration error, so the client stops instead of retrying forever.
+    /// A server that merely cannot be reached yet is an outage: the client waits for it.
+    /// - Throws: ``RedisError/Code/tlsFailure``.
+    private func refuseFailingTLS() async throws(RedisError) {
+        guard configuration.tls != nil else { return }
+        do {
+            try await forEachPrimary { node throws(RedisError) in try await node.send(RedisCommand("PING")) }
+        } catch where error.code == .tlsFailure {
+            logger.critical("redis TLS failed; stopping", metadata: ["redis.error": "\(error.message)"])
+            throw error
+        } catch {
+            logger.warning("redis not reachable at start-up; will keep trying", metadata: ["redis.error": "\(error.message)"])
+        }
     }
 
     /// Closes every connection; later commands fail with `shutdown`.

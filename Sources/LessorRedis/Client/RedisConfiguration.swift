@@ -27,6 +27,14 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// One server, a cluster or a Sentinel-watched primary. For a cluster or Sentinel,
     /// ``host`` and ``port`` are not used; the credentials and timeouts apply to every node.
     public var topology: RedisTopology = .standalone
+    /// TLS for every connection (servers, cluster nodes and sentinels alike); nil is
+    /// plaintext. A `rediss://` URL sets it with the system's trust roots.
+    public var tls: RedisTLS?
+    /// ACL user for `AUTH` to the sentinels (Sentinel's own users, not the data nodes'); nil
+    /// with a ``sentinelPassword`` authenticates as `default`.
+    public var sentinelUsername: String?
+    /// Password for `AUTH` to the sentinels (`requirepass` in sentinel.conf); nil sends none.
+    public var sentinelPassword: String?
 
     /// Creates a configuration for a server.
     /// - Parameters:
@@ -43,18 +51,17 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.database = database
     }
 
-    /// Parses `redis://[[user]:password@]host[:port][/db]`.
+    /// Parses `redis[s]://[[user]:password@]host[:port][/db]`; `rediss://` is TLS, verified
+    /// against the system's trust roots (replace ``tls`` to name a CA file or a client certificate).
     ///
     /// User and password are percent-decoded; IPv6 hosts are bracketed (`redis://[::1]:6380`).
     /// - Parameter url: The URL.
     /// - Throws: ``RedisError/Code/invalidURL`` naming the part at fault (never echoing a password).
     public init(url: String) throws(RedisError) {
-        let scheme = "redis://"
-        guard url.lowercased().hasPrefix(scheme) else {
-            if url.lowercased().hasPrefix("rediss://") {
-                throw RedisError(.invalidURL, "rediss:// (TLS) is not supported; use redis:// or a TLS proxy")
-            }
-            throw RedisError(.invalidURL, "a Redis URL must start with redis:// (redis://[user:password@]host:port/db)")
+        let lowercased = url.lowercased()
+        let scheme = lowercased.hasPrefix("rediss://") ? "rediss://" : "redis://"
+        guard lowercased.hasPrefix(scheme) else {
+            throw RedisError(.invalidURL, "a Redis URL must start with redis:// or rediss:// (redis://[user:password@]host:port/db)")
         }
         var rest = Substring(url.dropFirst(scheme.count))
         if rest.contains(where: { $0 == "?" || $0 == "#" }) {
@@ -77,6 +84,9 @@ public struct RedisConfiguration: Sendable, Equatable {
         }
 
         self.init()
+        if scheme == "rediss://" {
+            do { tls = try RedisTLS() } catch { throw RedisError(.invalidURL, "rediss://: \(error.message)") }
+        }
         if let userinfo {
             guard let colon = userinfo.firstIndex(of: ":") else {
                 throw RedisError(.invalidURL, "the URL names a user but no password; write redis://user:password@host")
@@ -171,6 +181,17 @@ public struct RedisConfiguration: Sendable, Equatable {
             guard !sentinels.isEmpty else { throw RedisError(.invalidConfiguration, "Sentinel mode needs at least one sentinel") }
             guard !masterName.isEmpty else { throw RedisError(.invalidConfiguration, "Sentinel mode needs the master name") }
         }
+    }
+
+    /// How to reach one sentinel: its address, the sentinels' credentials, this TLS and
+    /// these timeouts; no database and no client name.
+    func sentinelConfiguration(_ sentinel: RedisEndpoint) -> RedisConfiguration {
+        var target = RedisConfiguration(username: sentinelUsername, password: sentinelPassword)
+        target.endpoint = sentinel
+        target.connectTimeout = connectTimeout
+        target.commandTimeout = commandTimeout
+        target.tls = tls
+        return target
     }
 
     /// `host:port`, for logs and errors (IPv6 bracketed).

@@ -164,6 +164,7 @@ final class ClusterRouter: RedisRouter {
             }
         }
         logger.warning("redis cluster slot map unavailable", metadata: ["redis.error": "\(lastError.message)"])
-        throw RedisError(.connectionUnavailable, "no Redis Cluster node answered CLUSTER SLOTS: \(lastError.message)")
+        // A TLS failure stays one: start-up refuses it instead of waiting for the cluster.
+        throw RedisError(lastError.code == .tlsFailure ? .tlsFailure : .connectionUnavailable, "no Redis Cluster node answered CLUSTER SLOTS: \(lastError.message)")
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 
 /// One command on its way to Redis: its encoded bytes, who waits for the reply, and until when.
 struct RedisRequest: Sendable {
@@ -91,7 +92,12 @@ final class RedisChannelHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// What TLS said when it broke the connection (a server that refused the client's
+    /// certificate alerts only after the client's side of the handshake is done).
+    private(set) var tlsFailure: String?
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOSSLError || error is BoringSSLError { tlsFailure = RedisTLS.describe(error) }
         close(context: context, reason: RedisError(.connectionLost, "connection to \(endpoint) failed (\(error)); outcome unknown"))
     }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// One TCP connection to Redis, shared by any number of concurrent callers.
@@ -81,17 +82,37 @@ final class RedisConnection: Sendable {
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) -> EventLoopFuture<RedisConnection> {
         let endpoint = configuration.endpointDescription
+        let tls: (NIOSSLClientHandler, TLSHandshakeWatcher)?
+        do {
+            tls = try configuration.tls?.handlers(host: configuration.host, endpoint: endpoint, eventLoop: eventLoop)
+        } catch {
+            return eventLoop.makeFailedFuture(RedisError(.tlsFailure, "cannot start TLS with Redis at \(endpoint): \(RedisTLS.describe(error))"))
+        }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let (handler, watcher) = tls {
+                        try channel.pipeline.syncOperations.addHandlers(handler, watcher)
+                    }
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(endpoint: endpoint, onPush: onPush))
                 }
             }
         let connected = bootstrap.connect(host: configuration.host, port: configuration.port)
             .flatMapErrorThrowing { error in
-                throw RedisError(.connectionUnavailable, "cannot connect to Redis at \(endpoint): \(error)")
+                let failure = RedisError(.connectionUnavailable, "cannot connect to Redis at \(endpoint): \(error)")
+                tls?.1.promise.fail(failure)  // no channel, so no handshake will complete it
+                throw failure
+            }
+            .flatMap { channel in
+                // With TLS, the handshake must succeed before any command is written; its
+                // failure closes the channel and says why.
+                guard let watcher = tls?.1 else { return eventLoop.makeSucceededFuture(channel) }
+                return watcher.promise.futureResult.map { channel }.flatMapError { error in
+                    channel.close(promise: nil)
+                    return eventLoop.makeFailedFuture(error)
+                }
             }
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
@@ -100,6 +121,9 @@ final class RedisConnection: Sendable {
         return connected.flatMap { connection in
             connection.handshake(configuration).map { connection }.flatMapErrorThrowing { error in
                 connection.close()
+                if let refusal = connection.handler.value.tlsFailure {
+                    throw RedisError(.tlsFailure, "Redis at \(endpoint) refused the TLS client (does it want a client certificate, LESSOR_REDIS_TLS_CERT_FILE, from a CA it trusts?): \(refusal)")
+                }
                 // The caller's own command was never sent: a handshake that timed out or lost
                 // its connection makes Redis unavailable, not the command's outcome unknown.
                 guard let error = error as? RedisError, !error.isOutcomeUnknown else {

@@ -126,13 +126,13 @@ final class SentinelRouter: RedisRouter {
                 lastError = error
             }
         }
-        throw RedisError(.connectionUnavailable, "no sentinel named a reachable primary for \"\(masterName)\": \(lastError.message)")
+        throw RedisError(
+            lastError.code == .tlsFailure || lastError.code == .authenticationFailed ? lastError.code : .connectionUnavailable,
+            "no sentinel named a reachable primary for \"\(masterName)\": \(lastError.message)")
     }
 
     private func askSentinel(_ sentinel: RedisEndpoint) async throws(RedisError) -> RedisEndpoint {
-        var target = RedisConfiguration()
-        target.endpoint = sentinel
-        target.connectTimeout = configuration.connectTimeout
+        let target = configuration.sentinelConfiguration(sentinel)
         let reply: RESPValue
         do {
             let connection = try await RedisConnection.connect(configuration: target, eventLoop: eventLoopGroup.next()).get()

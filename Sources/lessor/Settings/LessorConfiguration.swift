@@ -53,7 +53,16 @@ struct LessorConfiguration: Sendable, Equatable {
     /// Every setting, in the order `--help` and the README list them.
     static let settings: [Setting] = [
         Setting(variable: "LESSOR_REDIS_URL", defaultValue: "redis://127.0.0.1:6379",
-                meaning: "Redis URL, redis://[[user]:password@]host[:port][/db]; user and password percent-encoded; IPv6 as [::1]"),
+                meaning: "Redis URL, redis[s]://[[user]:password@]host[:port][/db]; rediss:// is TLS; user and password percent-encoded; IPv6 as [::1]"),
+        Setting(variable: "LESSOR_REDIS_URL_FILE", defaultValue: "none",
+                meaning: "a file holding the Redis URL (a Kubernetes secret), instead of LESSOR_REDIS_URL; trailing newlines ignored"),
+        Setting(variable: "LESSOR_REDIS_TLS_CA_FILE", defaultValue: "none",
+                meaning: "PEM CA certificates that sign the Redis servers' certificates (rediss:// only); default: the system's trust roots"),
+        Setting(variable: "LESSOR_REDIS_TLS_CERT_FILE", defaultValue: "none",
+                meaning: "PEM client certificate for servers that verify clients (tls-auth-clients); needs LESSOR_REDIS_TLS_KEY_FILE"),
+        Setting(variable: "LESSOR_REDIS_TLS_KEY_FILE", defaultValue: "none", meaning: "PEM private key of LESSOR_REDIS_TLS_CERT_FILE"),
+        Setting(variable: "LESSOR_REDIS_TLS_SERVER_NAME", defaultValue: "none",
+                meaning: "the name the servers' certificates must carry, and the SNI sent; default: the host connected to"),
         Setting(variable: "LESSOR_REDIS_POOL_SIZE", defaultValue: "4", meaning: "Redis connections per front node, 1-64; all are pipelined"),
         Setting(variable: "LESSOR_REDIS_CONNECT_TIMEOUT_MS", defaultValue: "2000", meaning: "Redis TCP connect plus handshake timeout in ms, 1-60000"),
         Setting(variable: "LESSOR_REDIS_COMMAND_TIMEOUT_MS", defaultValue: "2000", meaning: "longest wait for a Redis reply in ms, 1-60000"),
@@ -62,12 +71,17 @@ struct LessorConfiguration: Sendable, Equatable {
         Setting(variable: "LESSOR_REDIS_SENTINELS", defaultValue: "none",
                 meaning: "Redis Sentinel nodes, host:port,...; needs LESSOR_REDIS_MASTER_NAME; the URL then gives only the credentials and database"),
         Setting(variable: "LESSOR_REDIS_MASTER_NAME", defaultValue: "none", meaning: "the primary's name in Sentinel"),
+        Setting(variable: "LESSOR_REDIS_SENTINEL_USERNAME", defaultValue: "none", meaning: "ACL user for AUTH to the sentinels; needs LESSOR_REDIS_SENTINEL_PASSWORD"),
+        Setting(variable: "LESSOR_REDIS_SENTINEL_PASSWORD", defaultValue: "none", meaning: "password for AUTH to the sentinels (their requirepass)"),
+        Setting(variable: "LESSOR_REDIS_SENTINEL_PASSWORD_FILE", defaultValue: "none", meaning: "a file holding LESSOR_REDIS_SENTINEL_PASSWORD"),
         Setting(variable: "LESSOR_REDIS_WAIT_REPLICAS", defaultValue: "0",
                 meaning: "after every lease call, WAIT for this many replicas (0-16) for half the command timeout; unacknowledged calls answer 503"),
         Setting(variable: "LESSOR_NAMESPACE", defaultValue: "lessor", meaning: "Redis key prefix; 1-64 of A-Z a-z 0-9 _ - . (no braces: they would break hash tags)"),
         Setting(variable: "LESSOR_HOST", defaultValue: "127.0.0.1", meaning: "address to listen on; 0.0.0.0 in a container"),
         Setting(variable: "LESSOR_PORT", defaultValue: "8080", meaning: "port to listen on"),
         Setting(variable: "LESSOR_ADMIN_TOKEN", defaultValue: "none", meaning: "admin bearer token; without one, admin routes refuse everyone"),
+        Setting(variable: "LESSOR_ADMIN_TOKEN_FILE", defaultValue: "none",
+                meaning: "a file holding the admin token (a Kubernetes secret), instead of LESSOR_ADMIN_TOKEN; trailing newlines ignored"),
         Setting(variable: "LESSOR_DEFAULT_TTL_SECONDS", defaultValue: "60", meaning: "lease TTL when a heartbeat asks for none; clamped to 10-600"),
         Setting(variable: "LESSOR_WORKER_TTL_SECONDS", defaultValue: "90", meaning: "Den worker presence lease in seconds, 1-86400"),
         Setting(variable: "LESSOR_LOG_FORMAT", defaultValue: "json", meaning: "json (one object per line on stderr) or text"),
@@ -109,13 +123,46 @@ struct LessorConfiguration: Sendable, Equatable {
             return number
         }
 
-        if let url = value("LESSOR_REDIS_URL") {
+        /// A secret from its variable or from the file its `_FILE` variable names, not both.
+        func secret(_ variable: String) throws(ConfigurationError) -> String? {
+            let fileVariable = variable + "_FILE"
+            guard let path = value(fileVariable) else { return value(variable) }
+            guard value(variable) == nil else {
+                throw ConfigurationError(variable: fileVariable, message: "cannot be combined with \(variable): set one of them")
+            }
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ConfigurationError(variable: fileVariable, message: "names \(path), which cannot be read as UTF-8 text: \((error as NSError).localizedDescription)")
+            }
+            var trimmed = Substring(text)
+            while trimmed.last?.isNewline == true { trimmed = trimmed.dropLast() }  // "\r\n" is one Character
+            guard !trimmed.isEmpty else { throw ConfigurationError(variable: fileVariable, message: "names \(path), which is empty") }
+            return String(trimmed)
+        }
+
+        let urlVariable = value("LESSOR_REDIS_URL_FILE") == nil ? "LESSOR_REDIS_URL" : "LESSOR_REDIS_URL_FILE"
+        if let url = try secret("LESSOR_REDIS_URL") {
             do {
                 var parsed = try RedisConfiguration(url: url)
                 (parsed.clientName, parsed.metricsPrefix) = (redis.clientName, redis.metricsPrefix)
                 redis = parsed
             } catch {
-                throw ConfigurationError(variable: "LESSOR_REDIS_URL", message: error.message)
+                throw ConfigurationError(variable: urlVariable, message: error.message)
+            }
+        }
+        let tlsFiles = (value("LESSOR_REDIS_TLS_CA_FILE"), value("LESSOR_REDIS_TLS_CERT_FILE"), value("LESSOR_REDIS_TLS_KEY_FILE"), value("LESSOR_REDIS_TLS_SERVER_NAME"))
+        if tlsFiles != (nil, nil, nil, nil) {
+            guard redis.tls != nil else {
+                let named = ["LESSOR_REDIS_TLS_CA_FILE", "LESSOR_REDIS_TLS_CERT_FILE", "LESSOR_REDIS_TLS_KEY_FILE", "LESSOR_REDIS_TLS_SERVER_NAME"].first { value($0) != nil }!
+                throw ConfigurationError(variable: named, message: "needs a rediss:// URL in \(urlVariable): TLS is on only with rediss://")
+            }
+            do {
+                redis.tls = try RedisTLS(caFile: tlsFiles.0, certificateFile: tlsFiles.1, keyFile: tlsFiles.2, serverName: tlsFiles.3)
+            } catch {
+                let variable = error.message.contains("key file") ? "LESSOR_REDIS_TLS_KEY_FILE"
+                    : error.message.contains("client certificate") ? "LESSOR_REDIS_TLS_CERT_FILE"
+                    : error.message.contains("server name") ? "LESSOR_REDIS_TLS_SERVER_NAME" : "LESSOR_REDIS_TLS_CA_FILE"
+                throw ConfigurationError(variable: variable, message: error.message)
             }
         }
         func endpoints(_ variable: String) throws(ConfigurationError) -> [RedisEndpoint]? {
@@ -141,10 +188,18 @@ struct LessorConfiguration: Sendable, Equatable {
             throw ConfigurationError(variable: "LESSOR_REDIS_CLUSTER", message: "cannot be combined with LESSOR_REDIS_SENTINELS or LESSOR_REDIS_MASTER_NAME")
         case (nil, let sentinels?, let masterName?):
             redis.topology = .sentinel(sentinels: sentinels, masterName: masterName)
+            redis.sentinelPassword = try secret("LESSOR_REDIS_SENTINEL_PASSWORD")
+            redis.sentinelUsername = value("LESSOR_REDIS_SENTINEL_USERNAME")
+            if redis.sentinelUsername != nil, redis.sentinelPassword == nil {
+                throw ConfigurationError(variable: "LESSOR_REDIS_SENTINEL_USERNAME", message: "needs LESSOR_REDIS_SENTINEL_PASSWORD too")
+            }
         case (nil, _?, nil):
             throw ConfigurationError(variable: "LESSOR_REDIS_SENTINELS", message: "needs LESSOR_REDIS_MASTER_NAME too")
         case (nil, nil, _?):
             throw ConfigurationError(variable: "LESSOR_REDIS_MASTER_NAME", message: "needs LESSOR_REDIS_SENTINELS too")
+        }
+        if case .sentinel = redis.topology {} else if let named = ["LESSOR_REDIS_SENTINEL_USERNAME", "LESSOR_REDIS_SENTINEL_PASSWORD", "LESSOR_REDIS_SENTINEL_PASSWORD_FILE"].first(where: { value($0) != nil }) {
+            throw ConfigurationError(variable: named, message: "applies only with LESSOR_REDIS_SENTINELS")
         }
         if let size = try integer("LESSOR_REDIS_POOL_SIZE", in: 1...64) { redis.poolSize = size }
         if let ms = try integer("LESSOR_REDIS_CONNECT_TIMEOUT_MS", in: 1...60_000) { redis.connectTimeout = .milliseconds(ms) }
@@ -167,7 +222,7 @@ struct LessorConfiguration: Sendable, Equatable {
         }
         if let host = value("LESSOR_HOST") { self.host = host }
         if let port = try integer("LESSOR_PORT", in: 1...65535) { self.port = port }
-        adminToken = value("LESSOR_ADMIN_TOKEN")
+        adminToken = try secret("LESSOR_ADMIN_TOKEN")
         if let seconds = try integer("LESSOR_DEFAULT_TTL_SECONDS", in: 1...Int(Int32.max)) {
             defaultLeaseTTL = LeaseTTL.clamped(seconds: seconds)
         }
