@@ -33,13 +33,10 @@ public func createEnvironment(_ client: APIClient, type: String = "self_hosted")
     return try #require(reply["id"] as? String)
 }
 
-/// The `lessor` binary the end-to-end tests run: `TEST_LESSOR_BINARY` when set (scripts/test.sh
-/// runs them a second time against the release build, the one users run), else
-/// `.build/<config>/lessor`, beside the test bundle SwiftPM built with it. Not a `LESSOR_*`
-/// name: the children inherit it, and `lessor serve` refuses variables of its prefix it does
-/// not know.
+/// The `lessor` binary the end-to-end tests run: `<build folder>/<config>/lessor`, beside the
+/// test bundle SwiftPM built with it (scripts/test.sh builds both in release mode, the
+/// optimized binary users run).
 public var lessorBinary: String {
-    if let binary = ProcessInfo.processInfo.environment["TEST_LESSOR_BINARY"], !binary.isEmpty { return binary }
     let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("lessor").path
 }
