@@ -82,19 +82,18 @@ final class RedisConnection: Sendable {
         onPush: (@Sendable (RESPValue) -> Void)? = nil
     ) -> EventLoopFuture<RedisConnection> {
         let endpoint = configuration.endpointDescription
-        let tls: (NIOSSLClientHandler, TLSHandshakeWatcher)?
-        do {
-            tls = try configuration.tls?.handlers(host: configuration.host, endpoint: endpoint, eventLoop: eventLoop)
-        } catch {
-            return eventLoop.makeFailedFuture(RedisError(.tlsFailure, "cannot start TLS with Redis at \(endpoint): \(RedisTLS.describe(error))"))
-        }
+        // The TLS handlers are made on the channel's loop (they are not Sendable); only the
+        // handshake's promise crosses from here to there.
+        let tls = configuration.tls
+        let handshake = tls.map { _ in eventLoop.makePromise(of: Void.self) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let (handler, watcher) = tls {
-                        try channel.pipeline.syncOperations.addHandlers(handler, watcher)
+                    if let tls, let handshake {
+                        let handler = try tls.handler(host: configuration.host)
+                        try channel.pipeline.syncOperations.addHandlers(handler, TLSHandshakeWatcher(endpoint: endpoint, promise: handshake))
                     }
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(endpoint: endpoint, onPush: onPush))
                 }
@@ -102,14 +101,14 @@ final class RedisConnection: Sendable {
         let connected = bootstrap.connect(host: configuration.host, port: configuration.port)
             .flatMapErrorThrowing { error in
                 let failure = RedisError(.connectionUnavailable, "cannot connect to Redis at \(endpoint): \(error)")
-                tls?.1.promise.fail(failure)  // no channel, so no handshake will complete it
+                handshake?.fail(failure)  // no channel, so no handshake will complete it
                 throw failure
             }
             .flatMap { channel in
                 // With TLS, the handshake must succeed before any command is written; its
                 // failure closes the channel and says why.
-                guard let watcher = tls?.1 else { return eventLoop.makeSucceededFuture(channel) }
-                return watcher.promise.futureResult.map { channel }.flatMapError { error in
+                guard let handshake else { return eventLoop.makeSucceededFuture(channel) }
+                return handshake.futureResult.map { channel }.flatMapError { error in
                     channel.close(promise: nil)
                     return eventLoop.makeFailedFuture(error)
                 }

@@ -90,12 +90,12 @@ public struct RedisTLS: Sendable, Equatable {
         (lhs.caFile, lhs.certificateFile, lhs.keyFile, lhs.serverName) == (rhs.caFile, rhs.certificateFile, rhs.keyFile, rhs.serverName)
     }
 
-    /// The pipeline's TLS stage for a connection to `host`, and a future for its handshake.
-    func handlers(host: String, endpoint: String, eventLoop: any EventLoop) throws -> (NIOSSLClientHandler, TLSHandshakeWatcher) {
+    /// The pipeline's TLS stage for a connection to `host`.
+    /// - Throws: What NIOSSL throws for a name it cannot send as SNI (``init`` checked ``serverName``).
+    func handler(host: String) throws -> NIOSSLClientHandler {
         // SNI takes names only; for an IP address NIOSSL matches the certificate's IP entries.
         let name = serverName ?? (host.isIPAddress ? nil : host)
-        let handler = try NIOSSLClientHandler(context: context, serverHostname: name)
-        return (handler, TLSHandshakeWatcher(endpoint: endpoint, promise: eventLoop.makePromise()))
+        return try NIOSSLClientHandler(context: context, serverHostname: name)
     }
 }
 
