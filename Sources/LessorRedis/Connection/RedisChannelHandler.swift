@@ -97,7 +97,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private(set) var tlsFailure: String?
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOSSLError || error is BoringSSLError { tlsFailure = RedisTLS.describe(error) }
+        if error is NIOSSLError || error is BoringSSLError { tlsFailure = String(describing: error) }
         close(context: context, reason: RedisError(.connectionLost, "connection to \(endpoint) failed (\(error)); outcome unknown"))
     }
 

@@ -55,13 +55,13 @@ public struct RedisTLS: Sendable, Equatable {
             do {
                 configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
             } catch {
-                throw RedisError(.invalidConfiguration, "cannot read the TLS client key file \(keyFile): \(Self.describe(error))")
+                throw RedisError(.invalidConfiguration, "cannot read the TLS client key file \(keyFile): \(String(describing: error))")
             }
         }
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {
-            throw RedisError(.invalidConfiguration, "cannot set up TLS: \(Self.describe(error))")
+            throw RedisError(.invalidConfiguration, "cannot set up TLS: \(String(describing: error))")
         }
         self.caFile = caFile
         self.certificateFile = certificateFile
@@ -74,16 +74,10 @@ public struct RedisTLS: Sendable, Equatable {
         do {
             certificates = try NIOSSLCertificate.fromPEMFile(path)
         } catch {
-            throw RedisError(.invalidConfiguration, "cannot read the TLS \(what) \(path): \(describe(error))")
+            throw RedisError(.invalidConfiguration, "cannot read the TLS \(what) \(path): \(error)")
         }
         guard !certificates.isEmpty else { throw RedisError(.invalidConfiguration, "the TLS \(what) \(path) holds no PEM certificate") }
         return certificates
-    }
-
-    /// NIOSSL's errors print as enum cases; a failed `fopen` says which errno.
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return error.description }
-        return String(describing: error)
     }
 
     public static func == (lhs: RedisTLS, rhs: RedisTLS) -> Bool {
@@ -149,7 +143,7 @@ final class TLSHandshakeWatcher: ChannelInboundHandler, RemovableChannelHandler 
 
     /// The cause in words: BoringSSL's reasons are terse (`CERTIFICATE_VERIFY_FAILED`).
     private static func explain(_ error: any Error) -> String {
-        let text = RedisTLS.describe(error)
+        let text = String(describing: error)
         if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
             return "the server's certificate does not name the host (set LESSOR_REDIS_TLS_SERVER_NAME to the name it carries): \(text)"
         }

@@ -150,19 +150,18 @@ struct LessorConfiguration: Sendable, Equatable {
                 throw ConfigurationError(variable: urlVariable, message: error.message)
             }
         }
-        let tlsFiles = (value("LESSOR_REDIS_TLS_CA_FILE"), value("LESSOR_REDIS_TLS_CERT_FILE"), value("LESSOR_REDIS_TLS_KEY_FILE"), value("LESSOR_REDIS_TLS_SERVER_NAME"))
-        if tlsFiles != (nil, nil, nil, nil) {
+        let tlsVariables = ["LESSOR_REDIS_TLS_CA_FILE", "LESSOR_REDIS_TLS_CERT_FILE", "LESSOR_REDIS_TLS_KEY_FILE", "LESSOR_REDIS_TLS_SERVER_NAME"]
+        if let firstSet = tlsVariables.first(where: { value($0) != nil }) {
             guard redis.tls != nil else {
-                let named = ["LESSOR_REDIS_TLS_CA_FILE", "LESSOR_REDIS_TLS_CERT_FILE", "LESSOR_REDIS_TLS_KEY_FILE", "LESSOR_REDIS_TLS_SERVER_NAME"].first { value($0) != nil }!
-                throw ConfigurationError(variable: named, message: "needs a rediss:// URL in \(urlVariable): TLS is on only with rediss://")
+                throw ConfigurationError(variable: firstSet, message: "needs a rediss:// URL in \(urlVariable): TLS is on only with rediss://")
             }
+            let tls = tlsVariables.map(value)
             do {
-                redis.tls = try RedisTLS(caFile: tlsFiles.0, certificateFile: tlsFiles.1, keyFile: tlsFiles.2, serverName: tlsFiles.3)
+                redis.tls = try RedisTLS(caFile: tls[0], certificateFile: tls[1], keyFile: tls[2], serverName: tls[3])
             } catch {
-                let variable = error.message.contains("key file") ? "LESSOR_REDIS_TLS_KEY_FILE"
-                    : error.message.contains("client certificate") ? "LESSOR_REDIS_TLS_CERT_FILE"
-                    : error.message.contains("server name") ? "LESSOR_REDIS_TLS_SERVER_NAME" : "LESSOR_REDIS_TLS_CA_FILE"
-                throw ConfigurationError(variable: variable, message: error.message)
+                // The message quotes the file or name at fault; blame its variable.
+                let culprit = tlsVariables.first { value($0).map(error.message.contains) == true } ?? firstSet
+                throw ConfigurationError(variable: culprit, message: error.message)
             }
         }
         func endpoints(_ variable: String) throws(ConfigurationError) -> [RedisEndpoint]? {
