@@ -51,6 +51,11 @@ for file in ["docker-compose.yml", "docker-compose.cluster.yml"]:
         environment = services[name]["environment"]
         for variable in environment:
             check(variable in settings, f"{file} {name}: {variable} is not a Lessor setting")
+        for variable, path in environment.items():
+            if variable.endswith("_FILE"):
+                secret = path.removeprefix("/run/secrets/")
+                check(secret in services[name].get("secrets", []) and secret in compose.get("secrets", {}),
+                      f"{file} {name}: {variable}={path} is not a secret the service mounts")
         check(environment.get("LESSOR_HOST") == "0.0.0.0", f"{file} {name}: must listen on 0.0.0.0 in a container")
         if "LESSOR_REDIS_CLUSTER" in environment:
             addresses = {service["networks"]["lessor"]["ipv4_address"] for service in (services[n] for n in redis_nodes)}
@@ -79,10 +84,21 @@ for path in glob.glob(os.path.join(here, "kubernetes", "*.yaml")):
     for document in yaml.safe_load_all(open(path)):
         manifests[document["kind"]] = document
 config = manifests["ConfigMap"]["data"]
-for variable in list(config) + list(manifests["Secret"]["stringData"]):
-    check(variable in settings, f"kubernetes: {variable} is not a Lessor setting")
 pod = manifests["Deployment"]["spec"]["template"]["spec"]
 container = pod["containers"][0]
+environment = {item["name"]: item["value"] for item in container.get("env", [])}
+for variable in list(config) + list(environment):
+    check(variable in settings, f"kubernetes: {variable} is not a Lessor setting")
+# Secrets arrive as files (LESSOR_*_FILE), each a key of the Secret mounted where the variable points.
+secret_keys = set(manifests["Secret"]["stringData"])
+secret_volumes = {volume["name"] for volume in pod.get("volumes", []) if volume.get("secret", {}).get("secretName") == manifests["Secret"]["metadata"]["name"]}
+mounts = {mount["mountPath"].rstrip("/") for mount in container.get("volumeMounts", []) if mount["name"] in secret_volumes}
+for variable, path in environment.items():
+    if variable.endswith("_FILE"):
+        directory, _, key = path.rpartition("/")
+        check(directory in mounts and key in secret_keys, f"kubernetes: {variable}={path} is not a key of the mounted Secret")
+check(not set(config) & {name.removesuffix("_FILE") for name in environment if name.endswith("_FILE")},
+      "kubernetes: a setting is given both in the ConfigMap and as a secret file")
 check(container["ports"][0]["containerPort"] == int(config["LESSOR_PORT"]), "kubernetes: containerPort != LESSOR_PORT")
 check(container["readinessProbe"]["httpGet"]["path"] == "/readyz", "kubernetes: readiness must probe /readyz")
 check(container["livenessProbe"]["httpGet"]["path"] == "/healthz", "kubernetes: liveness must probe /healthz")

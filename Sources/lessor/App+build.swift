@@ -33,7 +33,7 @@ func buildServiceGroup(configuration: LessorConfiguration, metrics: PrometheusCo
         wakeups: wakeups, metrics: metrics, drain: drain)
     let server = Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+        server: .lessor(limits: configuration.httpLimits),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "lessor"),
         logger: logger
     )

@@ -1,5 +1,6 @@
 import Foundation
 import LessorCore
+import LessorHTTP
 import LessorRedis
 import Testing
 @testable import lessor
@@ -16,6 +17,8 @@ struct LessorConfigurationTests {
         #expect(configuration.defaultLeaseTTL == .seconds(60))
         #expect(configuration.workerPresenceTTL == .seconds(90))
         #expect(configuration.adminToken == nil)
+        #expect(configuration.httpLimits.readTimeout == .seconds(10))
+        #expect(configuration.httpLimits.idleTimeout == .seconds(75))
     }
 
     @Test func everySettingIsRead() throws {
@@ -32,6 +35,10 @@ struct LessorConfigurationTests {
             "LESSOR_WORKER_TTL_SECONDS": "30",
             "LESSOR_LOG_FORMAT": "JSON",
             "LESSOR_LOG_LEVEL": "debug",
+            "LESSOR_HTTP_READ_TIMEOUT_MS": "2500",
+            "LESSOR_HTTP_IDLE_TIMEOUT_MS": "30000",
+            "LESSOR_HTTP_MAX_HEADER_BYTES": "4096",
+            "LESSOR_HTTP_MAX_CONNECTIONS": "64",
             "PATH": "/usr/bin",
         ])
         #expect(configuration.redis.host == "10.0.0.5")
@@ -49,6 +56,8 @@ struct LessorConfigurationTests {
         #expect(configuration.workerPresenceTTL == .seconds(30))
         #expect(configuration.logFormat == .json)
         #expect(configuration.logLevel == "debug")
+        #expect(configuration.httpLimits == HTTPLimits(
+            readTimeout: .milliseconds(2500), idleTimeout: .seconds(30), maxHeaderBytes: 4096, maxConnections: 64))
     }
 
     @Test func clusterAndSentinelTopologies() throws {

@@ -89,7 +89,7 @@ public struct AccessTokens: Sendable {
     public func create(
         name: String, environmentIDs: [String]?, lifetime: Duration?, idempotency: Idempotency?
     ) async throws(StoreError) -> (value: AccessToken, secret: String, replayed: Bool) {
-        let secret = randomSecret(prefix: "lsr_")
+        let secret = TokenSecret.generate(.personalAccess)
         let call = TokenCreate(id: ids.next(.token), digest: Self.digest(of: secret), name: name, environmentIDs: environmentIDs, lifetime: lifetime)
         let created = try await functions.call(call, idempotency: idempotency, sealedSecret: idempotency?.seal(secret))
         guard created.replayed else { return (created.value, secret, false) }

@@ -135,10 +135,3 @@ public enum WorkerID {
         return String(decoding: out, as: UTF8.self)
     }
 }
-
-/// A new secret: 32 bytes from the system's cryptographic generator, hex, after a prefix that
-/// names its kind (`lsr_` for personal access tokens, `wat_` for Den activity tokens).
-func randomSecret(prefix: String) -> String {
-    var random = SystemRandomNumberGenerator()
-    return prefix + hex((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &random) })
-}

@@ -151,7 +151,7 @@ public struct Workers: Sendable {
         name: String, description: String?, idempotency: Idempotency?
     ) async throws(StoreError) -> (value: Worker, secret: String, replayed: Bool) {
         var id = WorkerID.next(ids)
-        var secret = randomSecret(prefix: "wat_")
+        var secret = TokenSecret.generate(.workerActivity)
         if let idempotency {
             let reserved = try await functions.call(IdempotencyReservation(idempotency: idempotency, id: id, sealedSecret: idempotency.seal(secret)))
             guard let sealed = reserved.sealedSecret, let kept = idempotency.open(sealed) else {

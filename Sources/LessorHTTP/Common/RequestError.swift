@@ -1,3 +1,5 @@
+import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -44,6 +46,8 @@ protocol FamilyError: HTTPResponseError, Sendable {
     init(_ error: any Error, logger: Logger)
     /// The response, with the request id of the request it answers.
     func response(requestID: String) -> Response
+    /// The response's headers and body, for answers written below the router (``HTTPRefusal``).
+    func encoded(requestID: String) -> (headers: HTTPFields, body: Data)
 }
 
 extension FamilyError {

@@ -86,6 +86,8 @@ public final class TokenAuthenticator: Sendable {
     private func principal(forSecret secret: String) async throws(RedisError) -> Principal? {
         let digest = AccessTokens.digest(of: secret)
         if let adminDigest, constantTimeEqual(Array(digest.utf8), adminDigest) { return .admin }
+        // A damaged or made-up `lsr_pat_…` is refused here: a flood of them costs Redis nothing.
+        if TokenSecret.isMalformed(secret) { return nil }
         let now = clock.now
         if let cached = cache.withLock({ $0[digest] }), cached.until > now { return cached.principal }
         var principal: Principal?

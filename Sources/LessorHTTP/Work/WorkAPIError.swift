@@ -150,6 +150,11 @@ struct WorkAPIError: FamilyError, Equatable {
     /// A 4xx carries `x-should-retry: false`: none of them is cured by sending the same request
     /// again (the Anthropic SDK would otherwise retry 408, 409 and 429 by itself).
     func response(requestID: String) -> Response {
+        let (headers, body) = encoded(requestID: requestID)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    func encoded(requestID: String) -> (headers: HTTPFields, body: Data) {
         var error: [String: Any] = ["type": type, "message": message]
         if let param { error["param"] = param }
         if let details { error["details"] = details.json }
@@ -158,7 +163,7 @@ struct WorkAPIError: FamilyError, Equatable {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         if (400..<500).contains(status.code) { headers[.shouldRetry] = "false" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return (headers, data)
     }
 }
 

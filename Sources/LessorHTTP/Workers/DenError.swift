@@ -86,6 +86,11 @@ struct DenError: FamilyError, Equatable {
 
     /// The response in Den's format (Den's bodies carry no request id; the header does).
     func response(requestID: String) -> Response {
+        let (headers, body) = encoded(requestID: requestID)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    func encoded(requestID: String) -> (headers: HTTPFields, body: Data) {
         var body: [String: Any] = ["error": code]
         if status == .badRequest {
             body["details"] = details.map { ["message": $0.message, "path": $0.path] as [String: Any] }
@@ -93,6 +98,6 @@ struct DenError: FamilyError, Equatable {
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return (headers, data)
     }
 }

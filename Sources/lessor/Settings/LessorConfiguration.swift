@@ -1,5 +1,6 @@
 import Foundation
 import LessorCore
+import LessorHTTP
 import LessorRedis
 
 /// One setting of `lessor serve`: its `LESSOR_*` variable, from which its flag follows, its
@@ -43,6 +44,8 @@ struct LessorConfiguration: Sendable, Equatable {
     var drainDelay: Duration = .seconds(1)
     /// Minimum log level (`LESSOR_LOG_LEVEL`): trace, debug, info, notice, warning, error, critical.
     var logLevel = "info"
+    /// What a client connection may take of the node (`LESSOR_HTTP_*`).
+    var httpLimits = HTTPLimits()
 
     /// How log lines are written.
     enum LogFormat: String, Sendable, CaseIterable {
@@ -88,6 +91,14 @@ struct LessorConfiguration: Sendable, Equatable {
         Setting(variable: "LESSOR_LOG_LEVEL", defaultValue: "info", meaning: "trace, debug, info, notice, warning, error or critical"),
         Setting(variable: "LESSOR_DRAIN_DELAY_MS", defaultValue: "1000",
                 meaning: "after SIGTERM, ms that /readyz answers 503 before the server stops accepting, 0-60000"),
+        Setting(variable: "LESSOR_HTTP_READ_TIMEOUT_MS", defaultValue: "10000",
+                meaning: "from a request's first byte, ms within which its whole head and body must arrive, else 408 and close; 100-600000"),
+        Setting(variable: "LESSOR_HTTP_IDLE_TIMEOUT_MS", defaultValue: "75000",
+                meaning: "ms an idle keep-alive connection (no request under way) stays open; 100-3600000"),
+        Setting(variable: "LESSOR_HTTP_MAX_HEADER_BYTES", defaultValue: "32768",
+                meaning: "largest request head (header names and values; the request line may add 8 KiB), else 431 and close; 1024-1048576"),
+        Setting(variable: "LESSOR_HTTP_MAX_CONNECTIONS", defaultValue: "10000",
+                meaning: "connections one node holds at once; the first request of one more gets 503 with Retry-After and the connection closes; 1-1000000"),
     ]
 
     /// The setting of a variable.
@@ -227,6 +238,10 @@ struct LessorConfiguration: Sendable, Equatable {
         }
         if let seconds = try integer("LESSOR_WORKER_TTL_SECONDS", in: 1...86_400) { workerPresenceTTL = .seconds(seconds) }
         if let ms = try integer("LESSOR_DRAIN_DELAY_MS", in: 0...60_000) { drainDelay = .milliseconds(ms) }
+        if let ms = try integer("LESSOR_HTTP_READ_TIMEOUT_MS", in: 100...600_000) { httpLimits.readTimeout = .milliseconds(ms) }
+        if let ms = try integer("LESSOR_HTTP_IDLE_TIMEOUT_MS", in: 100...3_600_000) { httpLimits.idleTimeout = .milliseconds(ms) }
+        if let bytes = try integer("LESSOR_HTTP_MAX_HEADER_BYTES", in: 1024...1_048_576) { httpLimits.maxHeaderBytes = bytes }
+        if let count = try integer("LESSOR_HTTP_MAX_CONNECTIONS", in: 1...1_000_000) { httpLimits.maxConnections = count }
         if let format = value("LESSOR_LOG_FORMAT") {
             guard let parsed = LogFormat(rawValue: format.lowercased()) else {
                 throw ConfigurationError(variable: "LESSOR_LOG_FORMAT", message: "must be json or text, not \"\(format)\"")
