@@ -132,7 +132,7 @@ let package = Package(
         ),
         .target(
             name: "RedisServerHarness",
-            dependencies: ["LessorRedis", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LessorCore", "LessorRedis", .product(name: "Logging", package: "swift-log")],
             path: "Tests/RedisServerHarness",
             swiftSettings: swiftSettings
         ),

@@ -2,8 +2,8 @@ import Foundation
 import PackagePlugin
 
 /// Embeds files of the repository into a target at build time, byte for byte, so the binary
-/// is self-contained while each file keeps one home in the tree: `lua/lessor.lua` (the Redis
-/// Functions library) into LessorCore (`embeddedLuaSources`) and `docs/openapi.yaml` into
+/// is self-contained while each file keeps one home in the tree: `lua/lessor.lua` and
+/// `lua/lessor_acl.lua` (the Redis Functions libraries) into LessorCore (`embeddedLuaSources`) and `docs/openapi.yaml` into
 /// LessorHTTP (`embeddedDocuments`).
 @main
 struct EmbedFiles: BuildToolPlugin {
@@ -14,7 +14,7 @@ struct EmbedFiles: BuildToolPlugin {
         switch target.name {
         case "LessorCore":
             variable = "embeddedLuaSources"
-            files = [root.appendingPathComponent("lua/lessor.lua")]
+            files = [root.appendingPathComponent("lua/lessor.lua"), root.appendingPathComponent("lua/lessor_acl.lua")]
         case "LessorHTTP":
             variable = "embeddedDocuments"
             files = [root.appendingPathComponent("docs/openapi.yaml")]

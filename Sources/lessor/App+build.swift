@@ -24,6 +24,11 @@ func buildServiceGroup(configuration: LessorConfiguration, metrics: PrometheusCo
     let subscriber = RedisSubscriber(client: redis, pattern: keys.wakeupPattern, logger: Logger(label: "lessor.redis.subscriber")) { message in
         wakeups.notify(channel: message.channel)
     }
+    let needed = RedisPermissions(namespace: configuration.namespace)
+    let permissions = RedisPermissionCheck(
+        redis: redis,
+        commands: needed.functionCommands + needed.directCommands(for: configuration.redis, waitsForReplicas: configuration.replicationWait != nil),
+        logger: Logger(label: "lessor.redis.permissions"))
     let drain = DrainState()
     let router = buildRouter(
         functions: functions,
@@ -40,8 +45,12 @@ func buildServiceGroup(configuration: LessorConfiguration, metrics: PrometheusCo
     // Services stop in reverse order: the drain service hears SIGTERM first and turns
     // /readyz to 503 for the drain delay; then the server stops accepting and finishes
     // in-flight requests (long polls included); then the reaper, the subscriber and Redis.
+    // The permission check ends once it has passed (or stops the node when it fails).
     return ServiceGroup(configuration: .init(
-        services: [redis, subscriber, reaper, server, DrainService(state: drain, delay: configuration.drainDelay)],
+        services: [
+            .init(service: redis), .init(service: permissions, successTerminationBehavior: .ignore), .init(service: subscriber),
+            .init(service: reaper), .init(service: server), .init(service: DrainService(state: drain, delay: configuration.drainDelay)),
+        ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
 }

@@ -6,6 +6,6 @@ struct Lessor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lessor",
         abstract: "A lease broker: stateless HTTP front nodes over one shared Redis.",
-        subcommands: [Serve.self, EnvironmentCommands.self, TokenCommands.self, WorkerCommands.self, WorkCommands.self, LeaseCommands.self, ScriptCommands.self, SettingsCommand.self, DenAgent.self, Run.self]
+        subcommands: [Serve.self, EnvironmentCommands.self, TokenCommands.self, WorkerCommands.self, WorkCommands.self, LeaseCommands.self, ScriptCommands.self, RedisACLCommand.self, SettingsCommand.self, DenAgent.self, Run.self]
     )
 }

@@ -1,3 +1,4 @@
+import Foundation
 import LessorRedis
 
 /// The kinds of Redis the contract suites run against: the same test code, another fixture.
@@ -28,14 +29,19 @@ public protocol RedisDeployment: Sendable {
 }
 
 extension RedisConfiguration {
-    /// As a front node names its connections and metrics.
+    /// As a front node names its connections and metrics, signed in as the harness's
+    /// least-privilege ``RedisServerProcess/lessorUser``.
     func asLessor() -> RedisConfiguration {
         var configuration = self
         configuration.clientName = "lessor"
         configuration.metricsPrefix = "lessor_redis"
+        (configuration.username, configuration.password) = RedisServerProcess.lessorUser
         return configuration
     }
 }
+
+/// `user:password@` of the harness's least-privilege user, for a Redis URL.
+let lessorUserInfo = "\(RedisServerProcess.lessorUser.name):\(RedisServerProcess.lessorUser.password)@"
 
 extension RedisDeployment {
     /// Runs `redis-cli` with these arguments.
@@ -59,7 +65,7 @@ extension TestCertificates {
 
 extension RedisServerProcess: RedisDeployment {
     public var lessorSettings: [String: String] {
-        ["LESSOR_REDIS_URL": url].merging(tls?.lessorSettings ?? [:]) { first, _ in first }
+        ["LESSOR_REDIS_URL": url.replacingOccurrences(of: "://", with: "://" + lessorUserInfo)].merging(tls?.lessorSettings ?? [:]) { first, _ in first }
     }
 
     public var clientConfiguration: RedisConfiguration {
@@ -75,12 +81,12 @@ extension RedisServerProcess: RedisDeployment {
 
 extension RedisClusterProcess: RedisDeployment {
     public var lessorSettings: [String: String] {
-        var settings = ["LESSOR_REDIS_CLUSTER": nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")]
-        if let tls = nodes[0].tls {
-            // The URL gives a cluster only its credentials and scheme: rediss:// turns TLS on.
-            settings["LESSOR_REDIS_URL"] = "rediss://127.0.0.1"
-            settings.merge(tls.lessorSettings) { first, _ in first }
-        }
+        // The URL gives a cluster only its credentials and scheme: rediss:// turns TLS on.
+        var settings = [
+            "LESSOR_REDIS_CLUSTER": nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ","),
+            "LESSOR_REDIS_URL": "\(nodes[0].tls == nil ? "redis" : "rediss")://\(lessorUserInfo)127.0.0.1",
+        ]
+        if let tls = nodes[0].tls { settings.merge(tls.lessorSettings) { first, _ in first } }
         return settings
     }
 

@@ -17,14 +17,20 @@ public final class RedisSentinelGroup: Sendable {
     /// The three sentinels.
     public let sentinels: [RedisServerProcess]
 
-    private init(primary: RedisServerProcess, replica: RedisServerProcess, sentinels: [RedisServerProcess]) {
+    /// The password the sentinels require, if any.
+    public let sentinelPassword: String?
+
+    private init(primary: RedisServerProcess, replica: RedisServerProcess, sentinels: [RedisServerProcess], sentinelPassword: String?) {
         self.primary = primary
         self.replica = replica
         self.sentinels = sentinels
+        self.sentinelPassword = sentinelPassword
     }
 
     /// Starts the group and waits until every sentinel knows the replica and its peers.
-    public static func start() async throws -> RedisSentinelGroup {
+    /// - Parameter sentinelPassword: When given, the sentinels require it of their clients
+    ///   (`requirepass`) and of each other (`sentinel sentinel-pass`).
+    public static func start(sentinelPassword: String? = nil) async throws -> RedisSentinelGroup {
         var started: [RedisServerProcess] = []
         do {
             let primary = try await RedisServerProcess.start()
@@ -36,15 +42,16 @@ public final class RedisSentinelGroup: Sendable {
                 sentinel down-after-milliseconds \(masterName) \(Int(downAfter / .milliseconds(1)))
                 sentinel failover-timeout \(masterName) 5000
                 sentinel parallel-syncs \(masterName) 1
+                \(sentinelPassword.map { "requirepass \($0)\nsentinel sentinel-pass \($0)" } ?? "")
 
                 """
             var sentinels: [RedisServerProcess] = []
             for _ in 0..<3 {
-                let sentinel = try await RedisServerProcess.start(["--sentinel"], configurationFile: configuration)
+                let sentinel = try await RedisServerProcess.start(["--sentinel"], configurationFile: configuration, cliPassword: sentinelPassword)
                 started.append(sentinel)
                 sentinels.append(sentinel)
             }
-            let group = RedisSentinelGroup(primary: primary, replica: replica, sentinels: sentinels)
+            let group = RedisSentinelGroup(primary: primary, replica: replica, sentinels: sentinels, sentinelPassword: sentinelPassword)
             try await group.waitUntil(within: .seconds(20), "the replica to sync and every sentinel to see it and its peers") {
                 guard try await replica.cli("INFO", "replication").contains("master_link_status:up") else { return false }
                 for sentinel in sentinels {
@@ -93,12 +100,15 @@ extension RedisSentinelGroup: RedisDeployment {
         [
             "LESSOR_REDIS_SENTINELS": sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ","),
             "LESSOR_REDIS_MASTER_NAME": Self.masterName,
-        ]
+            // Only the credentials: the sentinels name the primary.
+            "LESSOR_REDIS_URL": "redis://\(lessorUserInfo)127.0.0.1",
+        ].merging(sentinelPassword.map { ["LESSOR_REDIS_SENTINEL_PASSWORD": $0] } ?? [:]) { first, _ in first }
     }
 
     public var clientConfiguration: RedisConfiguration {
         var configuration = RedisConfiguration().asLessor()
         configuration.topology = .sentinel(sentinels: sentinels.map { RedisEndpoint(host: "127.0.0.1", port: $0.port) }, masterName: Self.masterName)
+        configuration.sentinelPassword = sentinelPassword
         return configuration
     }
 
@@ -115,6 +125,6 @@ extension RedisSentinelGroup: RedisDeployment {
 }
 
 /// Runs `body` with a fresh Sentinel group, removed afterwards.
-public func withRedisSentinels<T>(_ body: (RedisSentinelGroup) async throws -> T) async throws -> T {
-    try await using(try await RedisSentinelGroup.start(), removedBy: { await $0.remove() }, body)
+public func withRedisSentinels<T>(sentinelPassword: String? = nil, _ body: (RedisSentinelGroup) async throws -> T) async throws -> T {
+    try await using(try await RedisSentinelGroup.start(sentinelPassword: sentinelPassword), removedBy: { await $0.remove() }, body)
 }

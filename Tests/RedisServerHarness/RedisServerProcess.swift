@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import LessorCore
 import Synchronization
 
 /// A real `redis-server` on a free 127.0.0.1 port, in its own temporary directory, with
@@ -18,15 +19,21 @@ public final class RedisServerProcess: Sendable {
     /// The certificates of a TLS-only server (``port`` is then its TLS port); nil for plaintext.
     public let tls: TestCertificates?
     private let verifyClients: String
+    /// The password ``cli(_:)`` signs in with (a server with `requirepass`).
+    private let cliPassword: String?
     private let child: Mutex<ChildProcess?>
 
-    private init(port: Int, directory: URL, extraArguments: [String], configurationFile: String?, tls: TestCertificates?, verifyClients: String) {
+    private init(
+        port: Int, directory: URL, extraArguments: [String], configurationFile: String?, tls: TestCertificates?, verifyClients: String,
+        cliPassword: String?
+    ) {
         self.port = port
         self.directory = directory
         self.extraArguments = extraArguments
         self.configurationFile = configurationFile
         self.tls = tls
         self.verifyClients = verifyClients
+        self.cliPassword = cliPassword
         self.child = Mutex(nil)
     }
 
@@ -37,14 +44,20 @@ public final class RedisServerProcess: Sendable {
     ///     one it can rewrite); written to the server's directory.
     ///   - tls: Certificates for a server that speaks only TLS.
     ///   - verifyClients: With TLS, `tls-auth-clients`: `yes`, `optional` or `no`.
+    ///   - cliPassword: The password ``cli(_:)`` signs in with, for a server that requires one.
     /// - Returns: The running server.
     public static func start(
-        _ arguments: [String] = [], configurationFile: String? = nil, tls: TestCertificates? = nil, verifyClients: String = "yes"
+        _ arguments: [String] = [], configurationFile: String? = nil, tls: TestCertificates? = nil, verifyClients: String = "yes",
+        cliPassword: String? = nil
     ) async throws -> RedisServerProcess {
-        try await offCooperativePool { try startBlocking(arguments, configurationFile: configurationFile, tls: tls, verifyClients: verifyClients) }
+        try await offCooperativePool {
+            try startBlocking(arguments, configurationFile: configurationFile, tls: tls, verifyClients: verifyClients, cliPassword: cliPassword)
+        }
     }
 
-    private static func startBlocking(_ arguments: [String], configurationFile: String?, tls: TestCertificates?, verifyClients: String) throws -> RedisServerProcess {
+    private static func startBlocking(
+        _ arguments: [String], configurationFile: String?, tls: TestCertificates?, verifyClients: String, cliPassword: String?
+    ) throws -> RedisServerProcess {
         var lastError: (any Error)?
         for _ in 0..<5 {  // a port can be taken between probing and binding; try another
             let directory = FileManager.default.temporaryDirectory
@@ -52,7 +65,7 @@ public final class RedisServerProcess: Sendable {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let server = RedisServerProcess(
                 port: try freeLoopbackPort(), directory: directory, extraArguments: arguments, configurationFile: configurationFile,
-                tls: tls, verifyClients: verifyClients)
+                tls: tls, verifyClients: verifyClients, cliPassword: cliPassword)
             do {
                 try server.launch()
                 return server
@@ -64,7 +77,17 @@ public final class RedisServerProcess: Sendable {
         throw lastError ?? HarnessError("redis-server did not start")
     }
 
-    /// `redis://127.0.0.1:<port>` (`rediss://` with TLS).
+    /// The least-privilege user every data server of the harness has (a sentinel has none):
+    /// the rules `lessor redis-acl` prints, so every test that runs Lessor code through
+    /// ``clientConfiguration`` or ``lessorSettings`` runs it as that user. The default user
+    /// (``url``, ``cli(_:)``) stays unrestricted for the tests' own setup and checks.
+    public static let lessorUser = (name: "lessor", password: "lessor-test-password")
+
+    static var lessorUserArguments: [String] {
+        ["--user", lessorUser.name, "reset", "on", ">" + lessorUser.password] + RedisPermissions(namespace: "lessor").aclRules
+    }
+
+    /// `redis://127.0.0.1:<port>` (`rediss://` with TLS), as the unrestricted default user.
     public var url: String { "\(tls == nil ? "redis" : "rediss")://127.0.0.1:\(port)" }
 
     private func launch() throws {
@@ -84,7 +107,7 @@ public final class RedisServerProcess: Sendable {
             "--enable-debug-command", "local",
             // A replica's first sync starts at once instead of after Redis's default 5 s.
             "--repl-diskless-sync-delay", "0",
-        ] + extraArguments
+        ] + (extraArguments.contains("--sentinel") ? [] : Self.lessorUserArguments) + extraArguments
         let child = try ChildProcess(arguments)
         self.child.withLock { $0 = child }
         let deadline = Date().addingTimeInterval(10)
@@ -165,7 +188,8 @@ public final class RedisServerProcess: Sendable {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-cli-\(UUID().uuidString).out")
         defer { try? FileManager.default.removeItem(at: output) }
         let process = try ChildProcess(
-            ["redis-cli", "-h", "127.0.0.1", "-p", String(port)] + (tls?.cliArguments ?? []) + arguments, output: output, keepingErrors: false)
+            ["redis-cli", "-h", "127.0.0.1", "-p", String(port)] + (tls?.cliArguments ?? []) + arguments,
+            environment: cliPassword.map { ["REDISCLI_AUTH": $0] } ?? [:], output: output, keepingErrors: false)
         guard process.waitForExit(within: 30) != nil else {
             process.signal(SIGKILL)
             _ = process.waitForExit(within: 5)

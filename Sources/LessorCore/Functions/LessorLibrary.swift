@@ -6,16 +6,23 @@ import LessorRedis
 /// LIBRARYNAME lessor_v3 WITHCODE` shows and `lessor scripts show` prints.
 public enum LessorLibrary {
     /// The library of this build.
-    public static let embedded: RedisFunctionLibrary = {
-        guard let source = embeddedLuaSources["lessor"] else {
-            preconditionFailure("lua/lessor.lua was not embedded; the EmbedFiles plugin must run")
+    public static let embedded = embeddedLibrary("lessor")
+
+    /// `lessor_acl_v1` (`lua/lessor_acl.lua`): which commands the calling user may not run
+    /// (``RedisPermissionCheck``). Not lease logic, and versioned apart from it.
+    public static let permissionCheck = embeddedLibrary("lessor_acl")
+
+    /// `lua/<file>.lua` as the EmbedFiles plugin embedded it.
+    private static func embeddedLibrary(_ file: String) -> RedisFunctionLibrary {
+        guard let source = embeddedLuaSources[file] else {
+            preconditionFailure("lua/\(file).lua was not embedded; the EmbedFiles plugin must run")
         }
         do throws(RedisError) {
             return try RedisFunctionLibrary(source: source)
         } catch {
-            preconditionFailure("lua/lessor.lua: \(error.message)")
+            preconditionFailure("lua/\(file).lua: \(error.message)")
         }
-    }()
+    }
 
     /// Every operation the library registers (`work_heartbeat`, ...), read from its
     /// `redis.register_function` calls.

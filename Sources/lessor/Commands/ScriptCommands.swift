@@ -92,3 +92,25 @@ struct ScriptCommands: AsyncParsableCommand {
         }
     }
 }
+
+/// `lessor redis-acl`: the least-privilege Redis user's `ACL SETUSER` line.
+struct RedisACLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redis-acl",
+        abstract: "Print the ACL SETUSER line of a Redis user that may do what lessor serve does, and nothing else.",
+        discussion: """
+            Its keys (<namespace>:*), its wakeup channel pattern and only the commands Lessor sends, on \
+            any topology. Run it with redis-cli on every server (an ACL is per server; a cluster's nodes and \
+            a sentinel group's replicas each need it), then put the user in LESSOR_REDIS_URL. lessor serve \
+            checks these permissions on every primary when it first reaches Redis and stops, naming what \
+            is missing, if one is refused.
+            """)
+
+    @Option(help: "The key prefix, as LESSOR_NAMESPACE.") var namespace = "lessor"
+    @Option(help: "The user's name.") var user = "lessor"
+    @Option(help: "The password to set (the default is a placeholder to replace).") var password = "CHANGE-ME"
+
+    func run() {
+        print("redis-cli " + RedisPermissions(namespace: namespace).setUserLine(user: user, password: password))
+    }
+}
