@@ -159,4 +159,59 @@ struct SentinelFailoverTests {
             }
         }
     }
+
+    /// A failover of a healthy primary, there and back (`SENTINEL FAILOVER` twice), under a
+    /// heartbeat loop through a `lessor serve` node with no `WAIT`: the replaced primary keeps
+    /// accepting writes until the sentinels demote it (about 10 s later) and its resync then
+    /// discards them, so a node that wrote on until then would lose acknowledged heartbeats.
+    /// The node holds commands back from `+try-failover` and moves at `+switch-master`.
+    @Test func aForcedFailoverThereAndBackLosesNoAcknowledgedHeartbeatWithoutWait() async throws {
+        try await withRedisSentinels { group in
+            try await withReplicas(1, on: group) { nodes in
+                let client = nodes[0].client
+                let (base, items) = try await leasedItems(client)
+                let loop = HeartbeatLoop()
+                let running = Task { try await loop.run(client, base: base, items: items) }
+                defer { loop.stop.store(true, ordering: .releasing) }
+                try await Task.sleep(for: .milliseconds(500))
+                for round in 1...2 {
+                    let old = try await group.primaryPort()
+                    let other = [group.primary, group.replica].first { $0.port != old }!
+                    // The primary replaced last round becomes a replica only when the sentinels
+                    // demote it, about 10 s later. Forced any earlier, a failover may promote it
+                    // without the writes made since, whatever clients do: wait until it
+                    // replicates, then until a sentinel accepts (it answers NOGOODSLAVE until its
+                    // own view of the replica is fresh).
+                    try await group.waitUntil(within: .seconds(25), "\(other.port) to replicate \(old)") {
+                        let replication = try await other.cli("INFO", "replication")
+                        return replication.contains("master_port:\(old)") && replication.contains("master_link_status:up")
+                    }
+                    try await group.waitUntil(within: .seconds(25), "a sentinel to accept a failover to \(other.port)") {
+                        try await group.sentinels[0].cli("SENTINEL", "FAILOVER", RedisSentinelGroup.masterName) == "OK"
+                    }
+                    try await group.waitUntil(within: .seconds(20), "the sentinels to name \(other.port)") {
+                        try await group.primaryPort() == other.port
+                    }
+                    let switched = ContinuousClock.now
+                    try await group.waitUntil(within: .seconds(10), "a heartbeat to succeed after failover \(round)") {
+                        loop.firstSuccess(after: switched) != nil
+                    }
+                }
+                // Past the old primary's demotion, where a lost write would show as a 412.
+                try await Task.sleep(for: .seconds(1))
+                loop.stop.store(true, ordering: .releasing)
+                try await running.value
+                #expect(loop.lost.withLock { $0 } == [], "an acknowledged heartbeat survives the failovers")
+                #expect(loop.unexpected.withLock { $0 } == [])
+                let acknowledged = loop.acknowledged.withLock { $0 }
+                for id in items {
+                    let item = try await client.call(.get, "\(base)/\(id)")
+                    let stored = try #require(item["latest_heartbeat_at"] as? String, "\(item.status) \(item.raw)")
+                    #expect(stored >= acknowledged[id] ?? "", "\(id)")
+                }
+                let outcomes = loop.outcomes.withLock { $0 }
+                print("sentinel failover there and back, WAIT 0: \(outcomes.filter(\.ok).count) heartbeats acknowledged, \(outcomes.filter { !$0.ok }.count) answered 503, lost \(loop.lost.withLock { $0.count })")
+            }
+        }
+    }
 }

@@ -191,7 +191,11 @@ public final class RedisClient: Sendable, Service {
             shutDown()
             throw error
         }
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.router.watch() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         shutDown()
         logger.info("redis client stopped")
     }

@@ -21,8 +21,16 @@ protocol RedisRouter: Sendable {
     /// Opens connections ahead of the first command.
     func warmUp() async
 
+    /// Follows the topology's own announcements (Sentinel's failovers) until cancelled;
+    /// returns at once where there are none.
+    func watch() async
+
     /// Closes every connection.
     func shutDown()
+}
+
+extension RedisRouter {
+    func watch() async {}
 }
 
 /// The answer to "a server refused this; now what?". Only outcomes where the command
