@@ -192,6 +192,25 @@ class SlowAndLargeRequests(unittest.TestCase):
         self.assertTrue(heartbeat_ok())
 
 
+    def test_a_large_body_arriving_with_its_head_is_not_a_large_head(self):
+        # On a keep-alive connection the node's reads grow to 64 KiB, so a later request's head
+        # and its 50 KB body arrive in one read; only the head is held to the limit.
+        fixture = Fixture.get()
+        body = json.dumps({"metadata": {"note": "n" * 50_000}}).encode()
+        with socket.create_connection((URL.hostname, URL.port), timeout=5) as connection:
+            for _ in range(4):
+                connection.sendall(request("POST", f"/api/v1/cloud/environments/{fixture.environment}/work", body,
+                                           {"Content-Type": "application/json"}))
+                answer = b""
+                while not heads_and_bodies(answer):
+                    chunk = connection.recv(65536)
+                    self.assertTrue(chunk, f"closed after {answer[:300]!r}")
+                    answer += chunk
+                [(status, _, payload)] = responses(answer)
+                self.assertNotEqual(status, 431, payload)
+                self.assertLess(status, 500, payload)
+
+
 class ConnectionLimit(unittest.TestCase):
     def test_one_connection_over_the_limit_gets_503_and_one_freed_serves_again(self):
         held = []

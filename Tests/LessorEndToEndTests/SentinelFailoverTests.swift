@@ -87,6 +87,19 @@ struct SentinelFailoverTests {
         return (base, items)
     }
 
+    /// Every heartbeat the loop saw acknowledged is still in Redis: none was found lost on the
+    /// way, none answered unexpectedly, and each item holds its last acknowledged one or later.
+    func expectNoAcknowledgedHeartbeatLost(_ loop: HeartbeatLoop, _ client: Client, base: String, items: [String]) async throws {
+        #expect(loop.lost.withLock { $0 } == [], "an acknowledged heartbeat survives the failover")
+        #expect(loop.unexpected.withLock { $0 } == [])
+        let acknowledged = loop.acknowledged.withLock { $0 }
+        for id in items {
+            let item = try await client.call(.get, "\(base)/\(id)")
+            let stored = try #require(item["latest_heartbeat_at"] as? String, "\(item.status) \(item.raw)")
+            #expect(stored >= acknowledged[id] ?? "", "\(id)")
+        }
+    }
+
     /// Kills the primary mid-loop and waits for Sentinel to name another.
     /// - Returns: When the primary died and when the new one was named.
     func killPrimary(_ group: RedisSentinelGroup) async throws -> (killed: ContinuousClock.Instant, switched: ContinuousClock.Instant, port: Int) {
@@ -147,14 +160,7 @@ struct SentinelFailoverTests {
 
                     let recovered = try #require(loop.firstSuccess(after: killed))
                     print("sentinel failover with WAIT 1: new primary named after \(switched - killed); Lessor served again after \(recovered - killed)")
-                    #expect(loop.lost.withLock { $0 } == [], "an acknowledged heartbeat survives the failover")
-                    #expect(loop.unexpected.withLock { $0 } == [])
-                    let acknowledged = loop.acknowledged.withLock { $0 }
-                    for id in items {
-                        let item = try await client.call(.get, "\(base)/\(id)")
-                        let stored = try #require(item["latest_heartbeat_at"] as? String, "\(item.status) \(item.raw)")
-                        #expect(stored >= acknowledged[id] ?? "", "\(id)")
-                    }
+                    try await expectNoAcknowledgedHeartbeatLost(loop, client, base: base, items: items)
                 }
             }
         }
@@ -201,14 +207,7 @@ struct SentinelFailoverTests {
                 try await Task.sleep(for: .seconds(1))
                 loop.stop.store(true, ordering: .releasing)
                 try await running.value
-                #expect(loop.lost.withLock { $0 } == [], "an acknowledged heartbeat survives the failovers")
-                #expect(loop.unexpected.withLock { $0 } == [])
-                let acknowledged = loop.acknowledged.withLock { $0 }
-                for id in items {
-                    let item = try await client.call(.get, "\(base)/\(id)")
-                    let stored = try #require(item["latest_heartbeat_at"] as? String, "\(item.status) \(item.raw)")
-                    #expect(stored >= acknowledged[id] ?? "", "\(id)")
-                }
+                try await expectNoAcknowledgedHeartbeatLost(loop, client, base: base, items: items)
                 let outcomes = loop.outcomes.withLock { $0 }
                 print("sentinel failover there and back, WAIT 0: \(outcomes.filter(\.ok).count) heartbeats acknowledged, \(outcomes.filter { !$0.ok }.count) answered 503, lost \(loop.lost.withLock { $0.count })")
             }

@@ -124,9 +124,10 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
                 requestLine += buffer.readableBytesView.prefix(2048 - requestLine.count)
             }
             guard admitted else { return refuse(.tooManyConnections) }
-            let total = headBytes + buffer.readableBytes
-            guard total <= limits.maxHeaderBytes + Self.requestLineAllowance else { return refuse(.headerTooLarge) }
-            progress = .head(headBytes: total)
+            // Only what arrived before this read counts: this one may carry the head's end and
+            // a body, which the limit is not about. So a head is held to the limit plus one read.
+            guard headBytes <= limits.maxHeaderBytes + Self.requestLineAllowance else { return refuse(.headerTooLarge) }
+            progress = .head(headBytes: headBytes + buffer.readableBytes)
         }
         context.fireChannelRead(data)
     }
