@@ -75,6 +75,11 @@ struct RedisACLTests {
             #expect(status != nil && status != 0, "\(output)")
             #expect(output.contains("WRONGPASS"), "\(output)")
         }
+        try await withRedisServer(["--requirepass", "s3cret"]) { server in
+            let (status, output) = try await serve(["LESSOR_REDIS_URL": server.url])  // no password at all
+            #expect(status != nil && status != 0, "\(output)")
+            #expect(output.contains("NOAUTH"), "\(output)")
+        }
     }
 
     @Test func sentinelsThatRequireAPasswordAreAskedWithIt() async throws {

@@ -43,7 +43,8 @@ public struct RedisPermissionCheck: Service {
 
     /// Checks until it has checked every primary once, or graceful shutdown.
     /// - Throws: ``RedisPermissionError`` when a primary's user lacks a permission;
-    ///   `RedisError` `authenticationFailed` when Redis refuses the credentials.
+    ///   `RedisError` when Redis refuses the credentials (`authenticationFailed`) or wants
+    ///   some (`NOAUTH`).
     public func run() async throws {
         try await cancelWhenGracefulShutdown { [self] in
             while !Task.isCancelled {
@@ -54,8 +55,9 @@ public struct RedisPermissionCheck: Service {
                 } catch let error as RedisPermissionError {
                     logger.critical("redis user lacks permissions; stopping", metadata: ["redis.error": "\(error)"])
                     throw error
-                } catch let error as RedisError where error.code == .authenticationFailed {
-                    // Wrong credentials are a configuration error too; waiting will not cure them.
+                } catch let error as RedisError
+                    where error.code == .authenticationFailed || (error.code == .serverError && error.message.hasPrefix("NOAUTH")) {
+                    // Wrong or missing credentials are a configuration error too; waiting will not cure them.
                     logger.critical("redis refused the credentials; stopping", metadata: ["redis.error": "\(error.message)"])
                     throw error
                 } catch {
