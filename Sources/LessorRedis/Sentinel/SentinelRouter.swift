@@ -21,6 +21,9 @@ final class SentinelRouter: RedisRouter {
         var failedResolves = 0
         /// While a sentinel is failing the primary over: until `+switch-master`, an abort, or this.
         var failoverUntil: ContinuousClock.Instant?
+        /// `+switch-master` messages taken: a question to the sentinels asked before the
+        /// latest one may have been answered with the replaced primary, and is dropped.
+        var switches = 0
     }
 
     /// The shortest time between two questions to the sentinels, so an outage costs a few
@@ -162,6 +165,7 @@ final class SentinelRouter: RedisRouter {
                     state.primary = pool
                     state.failoverUntil = nil
                     state.lastResolve = now
+                    state.switches += 1
                 }
                 return state.primary
             }
@@ -181,30 +185,32 @@ final class SentinelRouter: RedisRouter {
     /// - Throws: `connectionUnavailable` when no sentinel names a primary that says it is one.
     private func resolveIfDue() async throws(RedisError) -> RedisNodePool? {
         let now = ContinuousClock.now
-        let due = state.withLock { state -> Bool in
-            guard !state.resolving, state.lastResolve.map({ now - $0 >= Self.resolveInterval }) ?? true else { return false }
+        let switches = state.withLock { state -> Int? in
+            guard !state.resolving, state.lastResolve.map({ now - $0 >= Self.resolveInterval }) ?? true else { return nil }
             state.resolving = true
             state.lastResolve = now
-            return true
+            return state.switches
         }
-        guard due else { return nil }
+        guard let switches else { return nil }
         do {
             let primary = try await resolve()
-            let previous = state.withLock { state in
+            let (previous, current) = state.withLock { state in
                 defer {
-                    state.primary = primary
+                    if state.switches == switches {
+                        state.primary = primary
+                        state.failedResolves = 0
+                    }
                     state.resolving = false
-                    state.failedResolves = 0
                 }
-                return state.primary
+                return (state.primary, state.switches == switches ? primary : state.primary)
             }
-            if previous !== primary {
-                logger.notice("redis primary resolved", metadata: ["redis.master": "\(masterName)", "redis.node": "\(primary.endpoint)"])
+            if previous !== current, let current {
+                logger.notice("redis primary resolved", metadata: ["redis.master": "\(masterName)", "redis.node": "\(current.endpoint)"])
             }
-            return primary
+            return current
         } catch {
             let failures = state.withLock { state in
-                state.primary = nil
+                if state.switches == switches { state.primary = nil }
                 state.resolving = false
                 state.failedResolves += 1
                 return state.failedResolves
