@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 
 /// What a route finds wrong with a request before any Redis call: the faults every API family
 /// shares. Routes throw these; each family's error type renders them in its own format.
@@ -44,13 +45,18 @@ public enum RequestError: Error, Sendable, Equatable {
 protocol FamilyError: HTTPResponseError, Sendable {
     /// The family's error for anything a route threw, logging what the client must not see.
     init(_ error: any Error, logger: Logger)
-    /// The response, with the request id of the request it answers.
-    func response(requestID: String) -> Response
-    /// The response's headers and body, for answers written below the router (``HTTPRefusal``).
+    /// The response's headers and body in the family's format, with the request id of the
+    /// request it answers (also for answers written below the router, ``HTTPRefusal``).
     func encoded(requestID: String) -> (headers: HTTPFields, body: Data)
 }
 
 extension FamilyError {
+    /// The response, with the request id of the request it answers.
+    func response(requestID: String) -> Response {
+        let (headers, body) = encoded(requestID: requestID)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
     func response(from request: Request, context: some RequestContext) throws -> Response {
         response(requestID: (context as? LessorRequestContext)?.requestID ?? RequestIDMiddleware.requestID(from: request.headers[.requestID]))
     }

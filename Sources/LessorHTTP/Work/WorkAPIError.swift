@@ -146,14 +146,9 @@ struct WorkAPIError: FamilyError, Equatable {
     /// 500: a bug, whose cause is in the log.
     static let internalError = WorkAPIError(.internalServerError, "api_error", "internal error")
 
-    /// The response in the envelope: `{"type":"error","request_id":...,"error":{"type","message","param"?,"details"?}}`.
+    /// The envelope: `{"type":"error","request_id":...,"error":{"type","message","param"?,"details"?}}`.
     /// A 4xx carries `x-should-retry: false`: none of them is cured by sending the same request
     /// again (the Anthropic SDK would otherwise retry 408, 409 and 429 by itself).
-    func response(requestID: String) -> Response {
-        let (headers, body) = encoded(requestID: requestID)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
     func encoded(requestID: String) -> (headers: HTTPFields, body: Data) {
         var error: [String: Any] = ["type": type, "message": message]
         if let param { error["param"] = param }

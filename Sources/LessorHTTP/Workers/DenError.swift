@@ -84,12 +84,7 @@ struct DenError: FamilyError, Equatable {
     /// 500: a bug, whose cause is in the log.
     static let internalError = DenError(.internalServerError, "internal_error")
 
-    /// The response in Den's format (Den's bodies carry no request id; the header does).
-    func response(requestID: String) -> Response {
-        let (headers, body) = encoded(requestID: requestID)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
+    /// Den's format (Den's bodies carry no request id; the header does).
     func encoded(requestID: String) -> (headers: HTTPFields, body: Data) {
         var body: [String: Any] = ["error": code]
         if status == .badRequest {
