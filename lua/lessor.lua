@@ -1,11 +1,11 @@
-#!lua name=lessor_v3
--- lessor_v3: every lease decision of Lessor, one Redis Functions library. Each operation is
+#!lua name=lessor_v4
+-- lessor_v4: every lease decision of Lessor, one Redis Functions library. Each operation is
 -- one function, run atomically on Redis's clock; helpers are local functions of the library.
 --
 -- Loading: Lessor loads this file byte for byte (`FUNCTION LOAD REPLACE`) on every primary
 -- that lacks it or holds other code when /readyz is asked, and on a node that answers
 -- "Function not found"; `lessor scripts show` prints it and `FUNCTION LIST LIBRARYNAME
--- lessor_v3 WITHCODE` shows what a server runs. By hand:
+-- lessor_v4 WITHCODE` shows what a server runs. By hand:
 --   redis-cli -x FUNCTION LOAD REPLACE < lua/lessor.lua
 -- The version is in the library and every function name: a release that changes what a
 -- function means ships the next version beside this one, so replicas of the old release
@@ -16,6 +16,10 @@
 -- v3 (after v2): idempotency keys (`idempotent`, `idempotency_reserve`, at the end); v2's
 -- functions keep their meaning, but a library of another content under the same name would
 -- be reloaded back and forth by the two releases' nodes.
+-- v4 (after v3): half the Redis work per heartbeat. `lease_expires_at` is no longer stored:
+-- item replies read it from the lease key (PEXPIRETIME), the one truth; a successful
+-- heartbeat answers one string of words instead of an array, renews with PEXPIRE ... GT and
+-- formats its stamp from TIME's text; `available_at` is kept only while an item is queued.
 --
 -- Keys. Every key a call knows before it runs is declared in KEYS; Swift's KeySpace names
 -- them, and this file never builds a key name of its own. `lessor scripts command <op>
@@ -37,7 +41,9 @@
 --   ARGV[1] <ns>:{env_X}:work:   ARGV[2] <ns>:{env_X}:lease:   ARGV[3] <ns>:{env_X}:wakeup
 -- (the last a Pub/Sub channel told of every newly pollable item).
 --
--- Replies are arrays whose first element is a status word: 'ok', 'empty', or the refusal
+-- Replies are arrays whose first element is a status word (a successful heartbeat, the hot
+-- path, answers the same words as one string joined by spaces, which costs Redis a sixth of
+-- an array): 'ok', 'empty', or the refusal
 -- ('environment_not_found', 'environment_not_self_hosted', 'environment_archived',
 -- 'invalid_config_type_change', 'work_not_found', 'conflict', 'precondition_failed',
 -- 'token_not_found', 'worker_not_found', 'wrong_token', 'exists', 'idempotency_conflict'), or
@@ -56,20 +62,22 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- The date part of the last stamp formatted ('YYYY-MM-DDT'). A library's locals live between
--- calls, and the calendar arithmetic is the costly half of a stamp: almost every stamp is of
--- the day before it.
-local formatted_day, formatted_date
+-- The stamp of the last minute formatted ('YYYY-MM-DDTHH:MM:') and that minute. A library's
+-- locals live between calls, and the calendar arithmetic is the costly half of a stamp: almost
+-- every stamp is of the minute before it.
+local formatted_minute, formatted_prefix
 
 -- Every stamp a function writes goes through here, so it is written for Redis CPU: `a % b`
--- and `(a - a % b) / b` instead of math.floor calls, the calendar once per day, one
--- string.format per stamp (callgrind: 15.5k -> 11.8k instructions per stamp).
+-- and `(a - a % b) / b` instead of math.floor calls, the calendar once per minute, one short
+-- string.format per stamp.
 local function format_us(us)
   local fraction = us % 1000000
   local seconds = (us - fraction) / 1000000
-  local of_day = seconds % 86400
-  local days = (seconds - of_day) / 86400
-  if days ~= formatted_day then
+  local second = seconds % 60
+  local minute = seconds - second
+  if minute ~= formatted_minute then
+    local of_day = minute % 86400
+    local days = (minute - of_day) / 86400
     -- Howard Hinnant's civil_from_days
     local z = days + 719468
     local doe = z % 146097
@@ -83,11 +91,26 @@ local function format_us(us)
     local day = doy - (d5 - d5 % 5) / 5 + 1
     local month = mp < 10 and mp + 3 or mp - 9
     local year = yoe + era * 400 + (month <= 2 and 1 or 0)
-    formatted_day, formatted_date = days, string.format('%04d-%02d-%02dT', year, month, day)
+    formatted_minute = minute
+    formatted_prefix = string.format('%04d-%02d-%02dT%02d:%02d:', year, month, day, (of_day - of_day % 3600) / 3600, of_day % 3600 / 60)
   end
-  local second = of_day % 60
-  local minute = (of_day - second) / 60 % 60
-  return string.format('%s%02d:%02d:%02d.%06dZ', formatted_date, (of_day - of_day % 3600) / 3600, minute, second, fraction)
+  return string.format('%s%02d.%06dZ', formatted_prefix, second, fraction)
+end
+
+-- Now as text, for the hottest path (a heartbeat): TIME's seconds and microseconds are decimal
+-- text, and converting them to numbers costs two thirds of a Redis command, so within one second
+-- a stamp is the second's formatted prefix, cached, and the microseconds padded. `time` is a
+-- TIME reply; the stamp is format_us of the same instant.
+local stamped_second, stamped_prefix
+
+local function stamp_of(time)
+  local second, micros = time[1], time[2]
+  if second ~= stamped_second then
+    stamped_prefix = string.sub(format_us(tonumber(second) * 1000000), 1, 20) -- 'YYYY-MM-DDTHH:MM:SS.'
+    stamped_second = second
+  end
+  if #micros < 6 then micros = string.rep('0', 6 - #micros) .. micros end
+  return stamped_prefix .. micros .. 'Z'
 end
 
 -- The inverse of format_us, for text format_us wrote; nil for anything else.
@@ -143,10 +166,15 @@ local function environment_error(env_key, new_work)
   return nil
 end
 
--- { status, field, value, ..., 'lease_pttl', ms } of an item's hash and its lease.
+-- { status, field, value, ..., 'lease_expires_at', stamp | '', 'lease_pttl', ms } of an item's
+-- hash and its lease: when the lease key expires (PEXPIRETIME, '' when no lease is live) and
+-- what is left of it. The key's TTL is the lease, so its expiry is read, never stored.
 local function item_reply(item, lease, status)
   local reply = redis.call('HGETALL', item)
   table.insert(reply, 1, status or 'ok')
+  local expires = redis.call('PEXPIRETIME', lease)
+  table.insert(reply, 'lease_expires_at')
+  table.insert(reply, expires > 0 and format_us(expires * 1000) or '')
   table.insert(reply, 'lease_pttl')
   table.insert(reply, tostring(redis.call('PTTL', lease)))
   return reply
@@ -181,7 +209,7 @@ local function stop_item(E, id, item, lease, now, retention_seconds, reason)
   unindex(E, id, lease)
   local at = format_us(now)
   redis.call('HSET', item, 'state', 'stopped', 'stopped_at', at, 'stop_reason', reason)
-  redis.call('HDEL', item, 'lease_expires_at')
+  redis.call('HDEL', item, 'lease_expires_at', 'available_at')
   if redis.call('HEXISTS', item, 'stop_requested_at') == 0 then
     redis.call('HSET', item, 'stop_requested_at', at)
   end
@@ -243,7 +271,7 @@ end
 -- Replies: { 'ok', field, value, ... } the environment hash (name, description when given, type,
 --          metadata, max_lapses when set, created_at, updated_at) | { 'exists' } (ids are fresh
 --          UUIDv7s: should not happen)
--- redis-cli FCALL lessor_v3_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1 3
+-- redis-cli FCALL lessor_v4_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1 3
 local function environment_create(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
@@ -253,7 +281,7 @@ local function environment_create(keys, args)
   if (args[6] or '') ~= '' then redis.call('HSET', keys[1], 'max_lapses', args[6]) end
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v3_environment_create', environment_create)
+redis.register_function('lessor_v4_environment_create', environment_create)
 
 -- environment_update: changes an environment's name, description and metadata (POST
 -- .../environments/{id}). The patch names only what changes: `description` null clears it;
@@ -291,7 +319,7 @@ local function environment_update(keys, args)
   redis.call('HSET', keys[1], 'updated_at', format_us(now_us()))
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v3_environment_update', environment_update)
+redis.register_function('lessor_v4_environment_update', environment_update)
 
 -- environment_archive: archives an environment (POST .../environments/{id}/archive): it takes
 -- no new work and no updates from now on; leases already held run to their end. Archiving
@@ -306,7 +334,7 @@ local function environment_archive(keys, args)
   end
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v3_environment_archive', environment_archive)
+redis.register_function('lessor_v4_environment_archive', environment_archive)
 
 -- environment_delete: deletes an environment and every item in it (DELETE
 -- .../environments/{id}), unless an item holds a live lease. Lapsed leases are reaped first,
@@ -314,7 +342,7 @@ redis.register_function('lessor_v3_environment_archive', environment_archive)
 -- KEYS     the environment keys
 -- ARGV[4]  retention seconds of stopped items (for the reaping before the check)
 -- Replies: { 'ok' } | { 'environment_not_found' } | { 'conflict', 'live_leases' }
-redis.register_function('lessor_v3_environment_delete', function(keys, args)
+redis.register_function('lessor_v4_environment_delete', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local retention = tonumber(args[4])
@@ -352,7 +380,7 @@ local function work_enqueue(keys, args)
   redis.call('PUBLISH', E.wakeup, id)
   return item_reply(item, lease)
 end
-redis.register_function('lessor_v3_work_enqueue', work_enqueue)
+redis.register_function('lessor_v4_work_enqueue', work_enqueue)
 
 -- work_poll: delivers the next available item (GET .../work/poll); it stays `queued`.
 -- Order: items requeued after a lapsed lease (oldest requeue first), then items delivered but
@@ -363,7 +391,7 @@ redis.register_function('lessor_v3_work_enqueue', work_enqueue)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms, 'dead_lettered', n } the delivered item
 --          | { 'empty', dead_lettered } (n: items the reaping stopped for lapsing too often)
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
-redis.register_function('lessor_v3_work_poll', function(keys, args)
+redis.register_function('lessor_v4_work_poll', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env, true)
   if refused then return refused end
@@ -427,13 +455,15 @@ local function work_ack(keys, args)
   local token = redis.call('HINCRBY', item, 'fencing_token', 1)
   redis.call('HINCRBY', item, 'delivery_count', 1)
   unindex(E, id, lease)
-  redis.call('HSET', item, 'state', 'starting', 'acknowledged_at', format_us(now), 'worker_id', holder,
-    'lease_expires_at', format_us(now + ttl * 1000000))
+  redis.call('HSET', item, 'state', 'starting', 'acknowledged_at', format_us(now), 'worker_id', holder)
+  -- available_at says when a queued item became available; a leased one has no use for it
+  -- (requeue writes it again), and lease_expires_at is the lease key's (v3 stored it).
+  redis.call('HDEL', item, 'available_at', 'lease_expires_at')
   redis.call('SET', lease, holder .. ' ' .. token, 'PX', ttl * 1000)
   redis.call('ZADD', E.deadlines, math.floor(now / 1000) + ttl * 1000, id)
   return item_reply(item, lease)
 end
-redis.register_function('lessor_v3_work_ack', work_ack)
+redis.register_function('lessor_v4_work_ack', work_ack)
 
 -- work_heartbeat: the seed (POST .../work/{id}/heartbeat). Compare-and-set of the last
 -- heartbeat, then the lease key's TTL is set to the TTL: the key's TTL is the lease.
@@ -447,37 +477,38 @@ redis.register_function('lessor_v3_work_ack', work_ack)
 --         compared, a stopped item is a conflict) or 'report' (the Anthropic family: the
 --         expectation is not compared while stopping or stopped, and a stopped item answers ok
 --         with lease_extended 0 and ttl_seconds 0, so the worker learns it is over)
--- Replies: { 'ok', last_heartbeat | '', lease_extended (1|0), state, ttl_seconds, fencing_token }
+-- Replies: 'ok <last_heartbeat> <lease_extended 1|0> <state> <ttl_seconds> <fencing_token>', one
+--            string (the hot path: an array costs Redis six times as much to send)
+--          | { 'ok', last_heartbeat | '', 0, 'stopped', 0, fencing_token }  a stopped item, with 'report'
 --          | { 'conflict', state }  the item is queued (or stopped, with 'refuse')
 --          | { 'precondition_failed', reason, state, last_heartbeat | false, lease_pttl_ms }
 --            reason: held_by_another_worker | last_heartbeat_mismatch; then the lease as it is
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
--- redis-cli FCALL lessor_v3_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
+-- redis-cli FCALL lessor_v4_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
 --   'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' work_Y worker-1 NO_HEARTBEAT 60 refuse
+--
+-- Every line here is paid per heartbeat; bench/redis_cost.py counts Redis's instructions per
+-- call. A steady heartbeat runs four commands (HMGET, TIME, HSET, PEXPIRE) and formats no
+-- number: the stamp is TIME's text (stamp_of), the TTL stays text until multiplied.
 local function work_heartbeat(keys, args)
-  local item, lease, deadlines = keys[2], keys[3], keys[4]
-  local id, worker, expected, ttl = args[1], args[2], args[3], tonumber(args[4])
-  local report_stop = args[5] == 'report'
-  local fields = redis.call('HMGET', item, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token', 'lease_expires_at')
-  local state, holder, last, token, deadline = fields[1], fields[2] or '', fields[3], fields[4], fields[5]
+  local item, lease = keys[2], keys[3]
+  local worker, expected, report_stop = args[2], args[3], args[5] == 'report'
+  local fields = redis.call('HMGET', item, 'state', 'worker_id', 'latest_heartbeat_at', 'fencing_token')
+  local state, holder, last, token = fields[1], fields[2] or '', fields[3], fields[4]
   -- Items exist only in self-hosted environments, and environments are never retyped (a
   -- deleted one takes its items with it), so the environment is read only when the item is
   -- missing (one call fewer).
   if not state then return environment_error(keys[1]) or { 'work_not_found' } end
   if state == 'stopped' and report_stop then return { 'ok', last or '', 0, state, 0, tonumber(token) } end
   if state == 'queued' or state == 'stopped' then return { 'conflict', state } end
-  local refusal
   if worker ~= '' and holder ~= '' and worker ~= holder then
-    refusal = 'held_by_another_worker'
+    return { 'precondition_failed', 'held_by_another_worker', state, last or false, redis.call('PTTL', lease) }
   elseif expected ~= '' and expected ~= (last or 'NO_HEARTBEAT') and not (report_stop and state == 'stopping') then
-    refusal = 'last_heartbeat_mismatch'
-  end
-  if refusal then
-    return { 'precondition_failed', refusal, state, last or false, redis.call('PTTL', lease) }
+    return { 'precondition_failed', 'last_heartbeat_mismatch', state, last or false, redis.call('PTTL', lease) }
   end
 
-  local now = now_us()
-  local at = format_us(now)
+  local time = redis.call('TIME')
+  local at = stamp_of(time)
   -- Strictly increasing: canonical stamps compare as text, so the stored one is parsed only
   -- when the clock has not moved past it.
   if last and at <= last then
@@ -486,21 +517,24 @@ local function work_heartbeat(keys, args)
   end
   if state == 'starting' then
     state = 'active'
-    redis.call('HSET', item, 'state', 'active', 'started_at', at)
+    redis.call('HSET', item, 'state', 'active', 'started_at', at, 'latest_heartbeat_at', at)
+  else
+    redis.call('HSET', item, 'latest_heartbeat_at', at)
   end
-  local expires = format_us(now + ttl * 1000000)
-  redis.call('HSET', item, 'latest_heartbeat_at', at, 'lease_expires_at', expires)
-  -- GET: the old value says whether the lease was still live, in the same call.
-  local extended = redis.call('SET', lease, holder .. ' ' .. token, 'PX', ttl * 1000, 'GET') and 1 or 0
+  local ttl, ttl_ms = args[4], args[4] * 1000
   -- The deadlines index holds a lower bound of each deadline: the reaper re-scores an item
-  -- whose recorded deadline passed while its lease key lives on. So only a heartbeat that
-  -- moves the deadline earlier (a shorter TTL) must touch it; a steady heartbeat skips it.
-  if not deadline or expires < deadline then
-    redis.call('ZADD', deadlines, math.floor(now / 1000) + ttl * 1000, id)
+  -- whose recorded deadline passed while its lease key lives on. A renewal that moves the
+  -- expiry later (GT) therefore leaves the index alone. Anything else (the lease lapsed, a
+  -- shorter TTL, a second renewal within the same millisecond) sets the key again, learns
+  -- from the old value whether the lease was live, and records the exact deadline.
+  local extended = '1'
+  if redis.call('PEXPIRE', lease, ttl_ms, 'GT') == 0 then
+    extended = redis.call('SET', lease, holder .. ' ' .. token, 'PX', ttl_ms, 'GET') and '1' or '0'
+    redis.call('ZADD', keys[4], tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + ttl_ms, args[1])
   end
-  return { 'ok', at, extended, state, ttl, tonumber(token) }
+  return 'ok ' .. at .. ' ' .. extended .. ' ' .. state .. ' ' .. ttl .. ' ' .. token
 end
-redis.register_function('lessor_v3_work_heartbeat', work_heartbeat)
+redis.register_function('lessor_v4_work_heartbeat', work_heartbeat)
 
 -- work_stop: graceful or forced stop (POST .../work/{id}/stop).
 -- graceful: queued -> stopped; starting/active -> stopping; stopping -> stopped; stopped as is;
@@ -534,13 +568,13 @@ local function work_stop(keys, args)
   end
   return item_reply(item, lease)
 end
-redis.register_function('lessor_v3_work_stop', work_stop)
+redis.register_function('lessor_v4_work_stop', work_stop)
 
 -- work_get: reads one item (GET .../work/{id}).
 -- KEYS     the environment keys, then the item and its lease   ARGV[4] work id
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms }
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function{function_name = 'lessor_v3_work_get', flags = { 'no-writes' }, callback = function(keys, args)
+redis.register_function{function_name = 'lessor_v4_work_get', flags = { 'no-writes' }, callback = function(keys, args)
   local refused = environment_error(keys[1])
   if refused then return refused end
   if redis.call('EXISTS', keys[9]) == 0 then return { 'work_not_found' } end
@@ -567,7 +601,7 @@ local function work_metadata(keys, args)
   redis.call('HSET', item, 'metadata', cjson.encode(metadata))
   return item_reply(item, keys[10])
 end
-redis.register_function('lessor_v3_work_metadata', work_metadata)
+redis.register_function('lessor_v4_work_metadata', work_metadata)
 
 -- work_list: one page of items in id order (GET .../work). Ids are UUIDv7 hex, so the
 -- lexical order of the items index is creation order. With a filter, the items that do not
@@ -579,7 +613,7 @@ redis.register_function('lessor_v3_work_metadata', work_metadata)
 -- Replies: { 'ok', has_more (1|0), item, item, ... }  each item an array { field, value, ...,
 --          'lease_pttl', ms }, ascending by id whatever the direction
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v3_work_list', function(keys, args)
+redis.register_function('lessor_v4_work_list', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -634,7 +668,7 @@ end)
 -- ARGV[6]  polling window in ms (at most 60000)
 -- Replies: { 'ok', depth, pending, oldest_queued_at | false, workers_polling, dead_lettered }
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v3_work_stats', function(keys, args)
+redis.register_function('lessor_v4_work_stats', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -658,7 +692,7 @@ end)
 -- ARGV[4]  batch size   ARGV[5] retention seconds of stopped items
 -- Replies: { 'ok', reaped, more (1|0), next_deadline_ms | false, dead_lettered }
 --          | { 'environment_not_found' }  (a cloud environment is reaped too: it has no leases)
-redis.register_function('lessor_v3_work_reap', function(keys, args)
+redis.register_function('lessor_v4_work_reap', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local batch, retention = tonumber(args[4]), tonumber(args[5])
@@ -681,7 +715,7 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the expiry
 --          | { 'conflict', state }  the item holds no lease (queued or stopped)
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v3_work_expire_lease', function(keys, args)
+redis.register_function('lessor_v4_work_expire_lease', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -718,13 +752,13 @@ local function token_create(keys, args)
   end
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v3_token_create', token_create)
+redis.register_function('lessor_v4_token_create', token_create)
 
 -- token_revoke: marks a token revoked (DELETE /api/v1/tokens/{id}). The record stays (until
 -- its expiry, if any) so revoking again answers the same.
 -- KEYS[1] <ns>:{tokens}:id:<tok_...>   ARGV[1] the record key prefix, <ns>:{tokens}:hash:
 -- Replies: { 'ok' } revoked now or before | { 'token_not_found' } no such token (or it expired)
-redis.register_function('lessor_v3_token_revoke', function(keys, args)
+redis.register_function('lessor_v4_token_revoke', function(keys, args)
   local digest = redis.call('GET', keys[1])
   if not digest then return { 'token_not_found' } end
   local record = args[1] .. digest
@@ -750,12 +784,12 @@ local function worker_create(keys, args)
     'isActiveRecently', 0, 'createdAt', at, 'updatedAt', at)
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v3_worker_create', worker_create)
+redis.register_function('lessor_v4_worker_create', worker_create)
 
 -- worker_get: reads a worker and whether its presence lease is live (GET /v1/workers/{id}).
 -- KEYS[1] <ns>:{wrk_X}:worker   KEYS[2] <ns>:{wrk_X}:presence
 -- Replies: { 'ok', field, value, ..., 'presence_pttl', ms }  ms <= 0: offline | { 'worker_not_found' }
-redis.register_function{function_name = 'lessor_v3_worker_get', flags = { 'no-writes' }, callback = function(keys)
+redis.register_function{function_name = 'lessor_v4_worker_get', flags = { 'no-writes' }, callback = function(keys)
   local reply = redis.call('HGETALL', keys[1])
   if #reply == 0 then return { 'worker_not_found' } end
   table.insert(reply, 1, 'ok')
@@ -815,7 +849,7 @@ local function worker_heartbeat(keys, args)
   redis.call('SET', keys[2], 1, 'PX', tonumber(args[6]))
   return { 'ok', format_us(heartbeat), active and format_us(active) or false }
 end
-redis.register_function('lessor_v3_worker_heartbeat', worker_heartbeat)
+redis.register_function('lessor_v4_worker_heartbeat', worker_heartbeat)
 
 ---------------------------------------------------------------------------------------------
 -- Idempotency keys: a POST sent again with the same Idempotency-Key by the same principal is
@@ -845,25 +879,31 @@ local RECORDED = { ok = true, conflict = true, precondition_failed = true }
 --          with its TTL by one SET (reply integers stay below 10^14, which cjson writes exactly)
 -- Replies: the operation's reply when it ran | { 'replayed', secret | false, <the recorded
 --          reply...> } | { 'idempotency_conflict' }  the record is of another request
--- redis-cli FCALL lessor_v3_idempotent 5 'lessor:{env_X}:idem:K' 'lessor:{env_X}:env' \
+-- redis-cli FCALL lessor_v4_idempotent 5 'lessor:{env_X}:idem:K' 'lessor:{env_X}:env' \
 --   'lessor:{env_X}:work:work_Y' 'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' \
 --   work_heartbeat F 86400000 '' work_Y worker-1 '' 60 refuse
-redis.register_function('lessor_v3_idempotent', function(keys, args)
+redis.register_function('lessor_v4_idempotent', function(keys, args)
   local record, fingerprint = keys[1], args[2]
   local stored = redis.call('GET', record)
   if stored then
     local space = string.find(stored, ' ', #fingerprint + 2, true)
     if string.sub(stored, 1, #fingerprint) ~= fingerprint or not space then return { 'idempotency_conflict' } end
     local reply = cjson.decode(string.sub(stored, space + 1))
+    if type(reply) == 'string' then
+      -- A heartbeat's one-string answer, answered again as its words.
+      local words = {}
+      for word in string.gmatch(reply, '%S+') do words[#words + 1] = word end
+      reply = words
+    end
     local secret = string.sub(stored, #fingerprint + 2, space - 1)
     table.insert(reply, 1, 'replayed')
     table.insert(reply, 2, secret ~= '' and secret or false)
     return reply
   end
   local operation = IDEMPOTENT[args[1]]
-  if not operation then return redis.error_reply('lessor_v3_idempotent: no such operation ' .. tostring(args[1])) end
+  if not operation then return redis.error_reply('lessor_v4_idempotent: no such operation ' .. tostring(args[1])) end
   local reply = operation({ unpack(keys, 2) }, { unpack(args, 5) })
-  if RECORDED[reply[1]] then
+  if RECORDED[type(reply) == 'string' and string.match(reply, '^%S+') or reply[1]] then
     redis.call('SET', record, fingerprint .. ' ' .. args[4] .. ' ' .. cjson.encode(reply), 'PX', args[3])
   end
   return reply
@@ -879,7 +919,7 @@ end)
 -- ARGV[4]  its secret, sealed ('' when none)
 -- Replies: { 'reserved', id, sealed secret | false } this request's id, or the one an earlier
 --          request with the key reserved | { 'idempotency_conflict' }
-redis.register_function('lessor_v3_idempotency_reserve', function(keys, args)
+redis.register_function('lessor_v4_idempotency_reserve', function(keys, args)
   local stored = redis.call('HMGET', keys[1], 'request', 'id', 'secret')
   if stored[1] then
     if stored[1] ~= args[1] then return { 'idempotency_conflict' } end

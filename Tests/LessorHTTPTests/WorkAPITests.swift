@@ -268,14 +268,17 @@ struct WorkAPITests {
             _ = try await client.call(.post, base, body: "{}")
             _ = try await client.call(.post, "\(base)/\(work)/ack", headers: [HTTPField.Name("Worker-ID")!: "w1"])
             let E = "lessor:{\(env)}"
-            let holder = try await server.cli("HMGET", "\(E):work:\(work)", "state", "worker_id", "lease_expires_at", "fencing_token")
+            let holder = try await server.cli("HMGET", "\(E):work:\(work)", "state", "worker_id", "fencing_token")
             let lines = holder.split(separator: "\n").map(String.init)
-            #expect(lines.count == 4)
+            #expect(lines.count == 3)
             #expect(lines.first == "starting")
             #expect(lines.dropFirst().first == "w1")
             #expect(lines.last == "1")
             let remaining = Int(try await server.cli("PTTL", "\(E):lease:\(work)")) ?? 0
             #expect(remaining > 50_000 && remaining <= 60_000)
+            let expires = Int(try await server.cli("PEXPIRETIME", "\(E):lease:\(work)")) ?? 0
+            let untilExpiry = expires - Int(Date().timeIntervalSince1970 * 1000)
+            #expect(untilExpiry > 50_000 && untilExpiry <= 60_000, "\(expires)")
             #expect(try await server.cli("ZCARD", "\(E):queue") == "1")
             let nowMS = String(Int(Date().timeIntervalSince1970 * 1000) + 100_000)
             #expect(try await server.cli("ZRANGEBYSCORE", "\(E):deadlines", "-inf", nowMS) == work)
@@ -313,7 +316,7 @@ struct WorkAPITests {
             let sent = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
                 .filter { $0.contains("[0 127.0.0.1:") && !$0.contains(":{tokens}:hash:") }
             #expect(sent.count == 5, "\(sent)")
-            #expect(sent.allSatisfy { $0.contains("\"FCALL\" \"lessor_v3_work_heartbeat\"") }, "\(sent)")
+            #expect(sent.allSatisfy { $0.contains("\"FCALL\" \"lessor_v4_work_heartbeat\"") }, "\(sent)")
         }
     }
 }

@@ -1,6 +1,6 @@
 -- wrk script for H1: every request is a real, successful compare-and-set heartbeat.
 --
---   wrk -t2 -c64 -d10s -s bench/wrk/heartbeat.lua http://127.0.0.1:PORT -- ITEMS TOKEN ENV THREADS [EXPECTED]
+--   wrk -t2 -c64 -d10s -s bench/wrk/heartbeat.lua http://127.0.0.1:PORT -- ITEMS TOKEN ENV THREADS [EXPECTED [PAUSE_MS]]
 --
 -- ITEMS is a file with one acknowledged work id per line (acknowledged by Worker-ID "bench");
 -- EXPECTED, when given, holds each item's current last heartbeat on the same line
@@ -12,6 +12,12 @@
 -- a non-2xx count above 0 is a bug. Leases are asked for 600 s (the most the API grants), as
 -- the runner acknowledged them: the runs on one set of items span minutes, and a lease that
 -- lapsed between two runs would rightly answer 409.
+--
+-- PAUSE_MS, when given, makes a paced run: each connection waits that long after an answer
+-- before its next request (wrk's delay()), so N connections send about N / (PAUSE_MS + latency)
+-- requests per ms whatever the server could take; the runner picks PAUSE_MS for a rate. Like
+-- every closed-loop load, a stall holds requests back instead of queueing them, so a paced
+-- run's high percentiles are a lower bound of what an open-loop client (wrk2) would see.
 local counter, threads = 0, {}
 
 function setup(thread)
@@ -33,6 +39,10 @@ function init(args)
   cursor = 0
   headers = { ["Authorization"] = "Bearer " .. token, ["Worker-ID"] = "bench" }
   base = "/api/v1/cloud/environments/" .. env .. "/work/"
+  local pause = tonumber(args[6])
+  if pause then
+    delay = function() return pause end
+  end
 end
 
 function request()
@@ -67,4 +77,6 @@ function done(summary, latency, requests)
   for status, count in pairs(total) do parts[#parts + 1] = status .. "=" .. count end
   table.sort(parts)
   io.write("statuses: " .. table.concat(parts, " ") .. "\n")
+  -- wrk's --latency table stops at p99; the runner reads p99.9 here (µs).
+  io.write(string.format("percentiles_us: %d %d %d\n", latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
 end

@@ -1,6 +1,6 @@
 import LessorRedis
 
-/// One call of a function of the `lessor_v3` library (`lua/lessor.lua`): which function, the
+/// One call of a function of the `lessor_v4` library (`lua/lessor.lua`): which function, the
 /// keys it declares, its arguments and the type of its reply. Adding an operation means its
 /// Lua function, one of these, and its HTTP mapping.
 public protocol LessorCall: Sendable {
@@ -10,7 +10,7 @@ public protocol LessorCall: Sendable {
     /// The function's name without the library prefix, e.g. `work_heartbeat`.
     static var function: String { get }
 
-    /// The function's full name, `lessor_v3_work_heartbeat`; a call on the hot path keeps it
+    /// The function's full name, `lessor_v4_work_heartbeat`; a call on the hot path keeps it
     /// in a `static let` instead of joining it on every call.
     static var functionName: String { get }
 
@@ -161,7 +161,7 @@ public enum StoreError: Error, Sendable {
     case redis(RedisError)
 }
 
-/// Runs typed calls of the `lessor_v3` library: exactly one `FCALL` each (plus a library
+/// Runs typed calls of the `lessor_v4` library: exactly one `FCALL` each (plus a library
 /// load, once, on a node that lacks it).
 public struct LessorFunctions: Sendable {
     /// The client the calls go through.
@@ -213,6 +213,10 @@ public struct LessorFunctions: Sendable {
     /// The status word, decoded once: refusals are thrown, `ok` and `empty` returned.
     @usableFromInline
     static func decode(_ reply: RESPValue) throws(StoreError) -> FunctionReply {
+        // A successful heartbeat answers its words as one string (cheaper for Redis to send).
+        if case .bulkString(let text) = reply {
+            return try decode(.array(text.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false).map { .bulkString(Array($0)) }))
+        }
         guard case .array(let values) = reply, let first = values.first, let status = try? String(fromRESP: first) else {
             throw .redis(RedisError(.unexpectedReply, "a lessor function replied \(reply)"))
         }

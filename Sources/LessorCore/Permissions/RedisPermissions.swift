@@ -25,7 +25,7 @@ public struct RedisPermissions: Sendable {
     public var functionCommands: [[String]] {
         [
             ["TIME"], ["EXISTS", key], ["DEL", key], ["GET", key], ["SET", key, "v", "PX", "1000"],
-            ["EXPIRE", key, "60"], ["PEXPIRE", key, "1000"], ["PTTL", key],
+            ["EXPIRE", key, "60"], ["PEXPIRE", key, "1000", "GT"], ["PTTL", key], ["PEXPIRETIME", key],
             ["HGET", key, "f"], ["HMGET", key, "f"], ["HGETALL", key], ["HSET", key, "f", "v"], ["HDEL", key, "f"],
             ["HEXISTS", key, "f"], ["HINCRBY", key, "f", "1"],
             ["ZADD", key, "1", "m"], ["ZREM", key, "m"], ["ZCARD", key], ["ZCOUNT", key, "0", "1"], ["ZRANGE", key, "0", "-1"],
