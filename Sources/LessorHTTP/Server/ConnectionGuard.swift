@@ -67,6 +67,8 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     /// The request line as far as it arrived (at most 2 KiB), for the path of a refusal.
     private var requestLine: [UInt8] = []
     private var deadline: Scheduled<Void>?
+    /// When the current request's first byte arrived.
+    private var requestStarted = NIODeadline.uptimeNanoseconds(0)
 
     /// The request line may add this much to ``HTTPLimits/maxHeaderBytes`` (the decoder's own
     /// limit counts header names and values only).
@@ -93,7 +95,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         admitted = connections.open()
         if !admitted {
             // Refused at its first request; one that sends none is closed at the read timeout.
-            startDeadline(context: context)
+            startDeadline(context: context, from: .now())
         }
     }
 
@@ -116,8 +118,8 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         let buffer = unwrapInboundIn(data)
         if case .idle = progress {
             progress = .head(headBytes: 0)
+            requestStarted = .now()
             requestLine.removeAll(keepingCapacity: true)
-            startDeadline(context: context)
         }
         if case .head(let headBytes) = progress {
             if requestLine.count < 2048, !requestLine.contains(UInt8(ascii: "\n")) {
@@ -132,9 +134,18 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
+    /// The read timeout runs only for a request still incomplete when a read ends: almost every
+    /// request arrives in one read and is decoded within it, and a timer scheduled and
+    /// cancelled per request cost a heartbeat 4 % of its CPU.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !refused, deadline == nil {
+            if case .idle = progress {} else { startDeadline(context: context, from: requestStarted) }
+        }
+        context.fireChannelReadComplete()
+    }
+
     /// ``RequestProgressHandler`` decoded a request's head.
     func headDecoded(path: String?) {
-        if case .idle = progress, let context { startDeadline(context: context) }  // it began in the previous request's bytes
         progress = .body(path: Substring(path ?? ""), answered: false)
     }
 
@@ -183,9 +194,9 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         return Substring(decoding: words[1], as: UTF8.self)
     }
 
-    private func startDeadline(context: ChannelHandlerContext) {
+    private func startDeadline(context: ChannelHandlerContext, from start: NIODeadline) {
         deadline?.cancel()
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(limits.readTimeout)) { [self] in
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(deadline: start + TimeAmount(limits.readTimeout)) { [self] in
             if admitted { refuse(.readTimeout) } else { context.close(promise: nil) }
         }
     }
