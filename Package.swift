@@ -147,7 +147,7 @@ let package = Package(
         ),
         .testTarget(
             name: "lessorTests",
-            dependencies: ["lessor", "LessorCore", "LessorHTTP", "LessorRedis"],
+            dependencies: ["lessor", "LessorCore", "LessorHTTP", "LessorRedis", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,6 +3,7 @@ import LessorCore
 import LessorHTTP
 import LessorRedis
 import Testing
+import Logging
 @testable import lessor
 
 @Suite("Front-node configuration from LESSOR_* values")
@@ -217,5 +218,31 @@ struct LessorConfigurationTests {
         } catch {
             #expect(error.variable.hasPrefix("LESSOR_REDIS_TLS_"))
         }
+    }
+}
+
+@Suite("JSON log lines")
+struct JSONLogHandlerTests {
+    @Test func aLineIsOneJSONObjectWhateverItsValuesHold() throws {
+        let handler = JSONLogHandler(label: "lessor.access", metadata: ["node": "n1"])
+        let tricky = "quote \" backslash \\ newline \n tab \t bell \u{7} slash / é 🎉"
+        let event = LogEvent(
+            level: .info, message: "request \(tricky)", metadata: ["route": .string(tricky), "count": .stringConvertible(3), "ts": "overridden?"],
+            source: "test", file: #fileID, function: #function, line: #line)
+        let line = handler.line(for: event)
+        #expect(line.last == UInt8(ascii: "\n"))
+        #expect(line.dropLast().contains(UInt8(ascii: "\n")) == false, "one line")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: String])
+        #expect(object["route"] == tricky)
+        #expect(object["msg"] == "request \(tricky)")
+        #expect(object["count"] == "3")
+        #expect(object["node"] == "n1")
+        #expect(object["level"] == "info" && object["logger"] == "lessor.access")
+        #expect(object["ts"].flatMap(Timestamp.init(rfc3339:)) != nil, "the handler's own ts wins")
+        // Keys in byte order, as before.
+        let text = String(decoding: line, as: UTF8.self)
+        let keys = ["count", "level", "logger", "msg", "node", "route", "ts"].map { "\"\($0)\":" }
+        let positions = keys.map { text.range(of: $0)!.lowerBound }
+        #expect(positions == positions.sorted())
     }
 }
