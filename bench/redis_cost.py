@@ -4,7 +4,7 @@
     python3 bench/redis_cost.py [--items N] [--annotate] [LIBRARY]
 
 LIBRARY defaults to lua/lessor.lua; its `#!lua name=lessor_vN` line names the functions.
-Prints two figures, each from a redis-server started on a free 127.0.0.1 port and stopped:
+Prints three figures, each from a redis-server started on a free 127.0.0.1 port and stopped:
 
 * Redis instructions per call (callgrind counts instructions, not seconds): the heartbeat
   function in its steady state (a compare-and-set on an active item, as bench/wrk/heartbeat.lua
@@ -17,7 +17,8 @@ Prints two figures, each from a redis-server started on a free 127.0.0.1 port an
   100,000, enqueued, acknowledged and heartbeated through the library), and what one item's
   keys hold (`MEMORY USAGE`, `HGETALL`).
 
-bench/run.sh calls the first; this file alone is the quick loop for changing lua/lessor.lua.
+bench/run.sh reports all three; this file alone is the quick loop for changing lua/lessor.lua
+(about a minute).
 """
 import glob, os, re, subprocess, sys
 

@@ -160,6 +160,12 @@ def latency_ms(text):
     return float(match.group(1)) * WRK_UNITS[match.group(2)]
 
 
+def warm_up(url, script="post.lua", args=()):
+    """Two unmeasured seconds of load: a server's first seconds (allocator, caches, its
+    connections to Redis) would otherwise weigh on whichever run comes first."""
+    wrk(url, script, args, duration=2)
+
+
 def wrk(url, script, args=(), connections=64, duration=None, pids=()):
     """Runs wrk with --latency; returns rate, errors, p50/p99/max (ms) and CPU s of `pids`."""
     duration = duration or DURATION
@@ -382,6 +388,7 @@ def main():
     # Floors: Hummingbird hello world and nginx, driven by the same wrk command.
     port = free_port()
     hello = start("hello", [os.path.join(BIN, "HelloWorldBench"), str(port)], port=port)
+    warm_up(f"http://127.0.0.1:{port}/hello")
     results["hello"] = wrk(f"http://127.0.0.1:{port}/hello", "post.lua", pids=[hello.pid])
     print("hello world", results["hello"], flush=True)
     results["hello_profile"] = profile(hello.pid, lambda: wrk(f"http://127.0.0.1:{port}/hello", "post.lua", pids=[hello.pid]))
@@ -407,10 +414,12 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
     # `return 1` through LessorRedis, on the same Redis.
     port = free_port()
     floor = start("hello-redis", [os.path.join(BIN, "HelloWorldBench"), str(port), str(lessor.redis_port)], port=port)
+    warm_up(f"http://127.0.0.1:{port}/redis")
     results["hello_redis"] = wrk(f"http://127.0.0.1:{port}/redis", "post.lua", pids=[floor.pid])
     print("hello world + one Redis round trip", results["hello_redis"], flush=True)
     results["hello_redis_profile"] = profile(floor.pid, lambda: wrk(f"http://127.0.0.1:{port}/redis", "post.lua", pids=[floor.pid]))
     os.killpg(floor.pid, signal.SIGTERM)
+    heartbeat_run(lessor, env, items, duration=2)  # warm-up, unmeasured
     results["h1"] = heartbeat_run(lessor, env, items)
     print("lessor", results["h1"], flush=True)
     for connections in (16, 256):
@@ -441,6 +450,7 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{
     # to a file here), every other setting at its default; same Redis, same items.
     default_port = lessor.add_replica(default_logging=True)
     default_pids = [lessor.replicas[-1][0].pid]
+    heartbeat_run(lessor, env, items, 64, port=default_port, pids=default_pids, duration=2)  # warm-up
     results["h1_default"] = heartbeat_run(lessor, env, items, 64, port=default_port, pids=default_pids)
     print("lessor, default configuration", results["h1_default"], flush=True)
     os.killpg(default_pids[0], signal.SIGTERM)
@@ -641,8 +651,25 @@ def write_report(r):
     lines += [f"    {c}" for c in sorted({template(run["command"]) for _, _, run in rows})] + [""]
     open(base + ".md", "w").write("\n".join(lines))
     json.dump(r, open(base + ".json", "w"), indent=1)
+    update_readme(r["date"], lines[lines.index("| figure | measured | target | |"):lines.index("## Every run") - 1])
     print("\n".join(lines[:20]))
     print(f"wrote {base}.md and {base}.png")
+
+
+README_BEGIN, README_END = "<!-- bench/run.py writes from here -->", "<!-- to here -->"
+
+
+def update_readme(date, table):
+    """Puts the results' figure table, and a link to them, between the README's markers."""
+    path = os.path.join(ROOT, "README.md")
+    text = open(path).read()
+    if README_BEGIN not in text or README_END not in text:
+        print("README.md has no benchmark markers; table not copied", flush=True)
+        return
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    block = [README_BEGIN, f"From [`bench/results/{date}.md`](bench/results/{date}.md):", "", *table, "", README_END]
+    open(path, "w").write(head + "\n".join(block) + tail)
 
 
 def chart(r, path):
