@@ -16,7 +16,7 @@
 -- v3 (after v2): idempotency keys (`idempotent`, `idempotency_reserve`, at the end); v2's
 -- functions keep their meaning, but a library of another content under the same name would
 -- be reloaded back and forth by the two releases' nodes.
--- v4 (after v3): half the Redis work per heartbeat. `lease_expires_at` is no longer stored:
+-- v4 (after v3): a third less Redis work per heartbeat. `lease_expires_at` is no longer stored:
 -- item replies read it from the lease key (PEXPIRETIME), the one truth; a successful
 -- heartbeat answers one string of words instead of an array, renews with PEXPIRE ... GT and
 -- formats its stamp from TIME's text; `available_at` is kept only while an item is queued.
