@@ -260,6 +260,45 @@ struct WorkAPITests {
         }
     }
 
+    @Test func responsesKeepTheDocumentedKeyOrder() async throws {
+        try await withRoutes(.standalone) { client, _ in
+            let keys = { (raw: String) -> [String] in
+                // The top-level keys in the order they were written.
+                var depth = 0, keys: [String] = [], index = raw.startIndex, expectKey = false
+                while index < raw.endIndex {
+                    let character = raw[index]
+                    if character == "\"" {
+                        var end = raw.index(after: index)
+                        while raw[end] != "\"" { end = raw.index(after: raw[end] == "\\" ? raw.index(after: end) : end) }
+                        if depth == 1 && expectKey { keys.append(String(raw[raw.index(after: index)..<end])) }
+                        expectKey = false
+                        index = raw.index(after: end)
+                        continue
+                    }
+                    if character == "{" || character == "[" { depth += 1; expectKey = character == "{" }
+                    if character == "}" || character == "]" { depth -= 1 }
+                    if character == "," && depth == 1 { expectKey = true }
+                    index = raw.index(after: index)
+                }
+                return keys
+            }
+            let environment = try await client.call(.post, "/api/v1/cloud/environments", body: #"{"name":"ordered","config":{"type":"self_hosted"}}"#)
+            #expect(keys(environment.raw) == ["id", "type", "name", "description", "config", "metadata", "max_lapses", "status", "archived", "archived_at", "created_at", "updated_at"])
+            let env = try #require(environment["id"] as? String)
+            for _ in 0..<3 {
+                let item = try await client.call(.post, "/api/v1/cloud/environments/\(env)/work", body: #"{"metadata":{"b":"2","a":"1"}}"#)
+                // docs/API.md's work item object, field by field.
+                #expect(keys(item.raw) == ["id", "type", "environment_id", "data", "state", "created_at", "acknowledged_at", "started_at",
+                                           "latest_heartbeat_at", "stop_requested_at", "stopped_at", "metadata", "lease_expires_at",
+                                           "fencing_token", "worker_id", "delivery_count", "lapse_count", "stop_reason"])
+                #expect(item.raw.contains(#""metadata":{"a":"1","b":"2"}"#), "\(item.raw)")
+            }
+            let missing = try await client.call(.get, "/api/v1/cloud/environments/\(env)/work/work_00000000000000000000000000000000")
+            #expect(keys(missing.raw) == ["type", "request_id", "error"])
+            #expect(missing.raw.contains(#""error":{"type":"not_found_error","message":"#), "\(missing.raw)")
+        }
+    }
+
     @Test(arguments: RedisBackend.allCases) func theReadmeRecipesWork(_ backend: RedisBackend) async throws {
         try await withRoutes(backend) { client, server in
             let env = try await createEnvironment(client)

@@ -15,6 +15,9 @@ public struct LessorRequestContext: RequestContext {
 
     /// Request bodies over 64 KiB are refused with 413.
     public var maxUploadSize: Int { 64 * 1024 }
+
+    /// JSON with keys in the documented order (``OrderedJSONEncoder``).
+    public var responseEncoder: OrderedJSONEncoder { OrderedJSONEncoder() }
 }
 
 extension LessorRequestContext {

@@ -150,11 +150,16 @@ struct WorkAPIError: FamilyError, Equatable {
     /// A 4xx carries `x-should-retry: false`: none of them is cured by sending the same request
     /// again (the Anthropic SDK would otherwise retry 408, 409 and 429 by itself).
     func encoded(requestID: String) -> (headers: HTTPFields, body: Data) {
-        var error: [String: Any] = ["type": type, "message": message]
-        if let param { error["param"] = param }
-        if let details { error["details"] = details.json }
-        let body: [String: Any] = ["type": "error", "request_id": requestID, "error": error]
-        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data()
+        // In the documented order: type, request_id, error { type, message, param, details }.
+        var body = Array(#"{"type":"error","request_id":"#.utf8) + OrderedJSONEncoder.quoted(requestID)
+        body += Array(#","error":{"type":"#.utf8) + OrderedJSONEncoder.quoted(type)
+        body += Array(#","message":"#.utf8) + OrderedJSONEncoder.quoted(message)
+        if let param { body += Array(#","param":"#.utf8) + OrderedJSONEncoder.quoted(param) }
+        if let details, let json = try? JSONSerialization.data(withJSONObject: details.json, options: [.sortedKeys]) {
+            body += Array(#","details":"#.utf8) + Array(json)
+        }
+        body += Array("}}".utf8)
+        let data = Data(body)
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         if (400..<500).contains(status.code) { headers[.shouldRetry] = "false" }
