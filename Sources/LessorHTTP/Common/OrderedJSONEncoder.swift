@@ -31,7 +31,7 @@ public struct OrderedJSONEncoder: ResponseEncoder {
 
 extension OrderedJSONEncoder {
     /// `text` as a JSON string.
-    static func quoted(_ text: String) -> [UInt8] {
+    public static func quoted(_ text: String) -> [UInt8] {
         var bytes: [UInt8] = []
         Node.Value.writeString(text, to: &bytes)
         return bytes

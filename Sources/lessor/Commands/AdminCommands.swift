@@ -78,14 +78,6 @@ func help(_ variable: String) -> ArgumentHelp {
     return ArgumentHelp("\(setting?.meaning ?? "") (default \(setting?.defaultValue ?? "none")) [\(variable)]")
 }
 
-/// Prints `key: value` lines, aligned, skipping nil values as `-`.
-func printFields(_ fields: KeyValuePairs<String, String?>) {
-    let width = fields.map(\.key.count).max() ?? 0
-    for (key, value) in fields {
-        print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + (value ?? "-"))
-    }
-}
-
 struct EnvironmentCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "env", abstract: "Manage environments.", subcommands: [Create.self])
@@ -93,6 +85,7 @@ struct EnvironmentCommands: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an environment and print its id.")
         @OptionGroup var redis: RedisOptions
+        @OptionGroup var output: OutputOptions
         @Option(help: "Its name.") var name: String
         @Option(help: "Its description.") var description: String = ""
         @Option(help: "self_hosted (serves the work API) or cloud.") var type: String = "self_hosted"
@@ -102,7 +95,11 @@ struct EnvironmentCommands: AsyncParsableCommand {
             try await redis.withRedis { functions, _ in
                 let environment = try await Environments(functions: functions).create(
                     EnvironmentCreate(environmentID: IdentifierGenerator().next(.environment), name: name, description: description, kind: kind))
-                printFields(["id": environment.id, "name": environment.name, "type": environment.kind.rawValue, "created_at": environment.createdAt.rfc3339])
+                output.print(OutputOptions.Object(fields: [
+                    ("id", .string(environment.id)), ("type", "environment"), ("name", .string(environment.name)),
+                    ("description", OutputOptions.Value(environment.description)), ("config_type", .string(environment.kind.rawValue)),
+                    ("created_at", .string(environment.createdAt.rfc3339)),
+                ], bare: environment.id), created: true)
             }
         }
     }
@@ -113,8 +110,10 @@ struct TokenCommands: AsyncParsableCommand {
         commandName: "token", abstract: "Manage personal access tokens.", subcommands: [Create.self, Revoke.self, List.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a token and print its secret (shown once).")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a token and print its secret (shown once; --output json adds its id and scope).")
         @OptionGroup var redis: RedisOptions
+        @OptionGroup var output: OutputOptions
         @Option(help: "Its name.") var name: String = ""
         @Option(name: .customLong("env"), help: "An environment it may use (repeat for several; none = every environment).") var environments: [String] = []
         @Option(name: .customLong("expires-in-seconds"), help: "Its lifetime (default: none).") var expiresIn: Int?
@@ -128,7 +127,10 @@ struct TokenCommands: AsyncParsableCommand {
                 let tokens = AccessTokens(functions: functions, ids: IdentifierGenerator())
                 let (token, secret) = try await tokens.create(
                     name: name, environmentIDs: environments.isEmpty ? nil : environments, lifetime: expiresIn.map { .seconds($0) })
-                printFields(["id": token.id, "token": secret, "environments": token.environmentIDs?.joined(separator: ",") ?? "all", "expires_at": token.expiresAt?.rfc3339])
+                output.print(OutputOptions.Object(fields: [
+                    ("id", .string(token.id)), ("token", .string(secret)), ("name", .string(token.name)),
+                    ("environment_ids", .ids(token.environmentIDs)), ("expires_at", OutputOptions.Value(token.expiresAt?.rfc3339, absent: "never")),
+                ], bare: secret), created: true)
             }
         }
     }
@@ -136,12 +138,13 @@ struct TokenCommands: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token (refused everywhere within 2 s).")
         @OptionGroup var redis: RedisOptions
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The token id (tok_...).") var id: String
 
         func run() async throws {
             try await redis.withRedis { functions, _ in
                 try await AccessTokens(functions: functions, ids: IdentifierGenerator()).revoke(id: id)
-                printFields(["id": id, "revoked": "true"])
+                output.print(OutputOptions.Object(fields: [("id", .string(id)), ("revoked", .bool(true))], bare: id))
             }
         }
     }
@@ -149,13 +152,18 @@ struct TokenCommands: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
         @OptionGroup var redis: RedisOptions
+        @OptionGroup var output: OutputOptions
 
         func run() async throws {
             try await redis.withRedis { functions, _ in
-                for token in try await AccessTokens(functions: functions, ids: IdentifierGenerator()).all() {
-                    print([token.id, token.revoked ? "revoked" : "active", token.environmentIDs?.joined(separator: ",") ?? "all",
-                           token.expiresAt?.rfc3339 ?? "never", token.name].joined(separator: "\t"))
-                }
+                let tokens = try await AccessTokens(functions: functions, ids: IdentifierGenerator()).all()
+                output.print(list: tokens.map { token in
+                    OutputOptions.Object(fields: [
+                        ("id", .string(token.id)), ("status", .string(token.revoked ? "revoked" : "active")),
+                        ("environment_ids", .ids(token.environmentIDs)),
+                        ("expires_at", OutputOptions.Value(token.expiresAt?.rfc3339, absent: "never")), ("name", .string(token.name)),
+                    ], bare: token.id)
+                }, columns: ["id", "status", "environment_ids", "expires_at", "name"])
             }
         }
     }
@@ -166,15 +174,19 @@ struct WorkerCommands: AsyncParsableCommand {
         commandName: "worker", abstract: "Manage Den workers.", subcommands: [Register.self])
 
     struct Register: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register a worker and print its activity token (shown once).")
+        static let configuration = CommandConfiguration(
+            abstract: "Register a worker and print its activity token (shown once; --output json adds its id).")
         @OptionGroup var redis: RedisOptions
+        @OptionGroup var output: OutputOptions
         @Option(help: "Its name.") var name: String
         @Option(help: "Its description.") var description: String?
 
         func run() async throws {
             try await redis.withRedis { functions, _ in
                 let (worker, token) = try await Workers(functions: functions, ids: IdentifierGenerator()).create(name: name, description: description)
-                printFields(["id": worker.id, "name": worker.name, "activity_token": token])
+                output.print(OutputOptions.Object(fields: [
+                    ("id", .string(worker.id)), ("name", .string(worker.name)), ("activity_token", .string(token)),
+                ], bare: token), created: true)
             }
         }
     }
@@ -187,12 +199,13 @@ struct WorkCommands: AsyncParsableCommand {
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a work item's state, holder, remaining lease and fencing token.")
         @OptionGroup var redis: RedisOptions
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The environment id (env_...).") var environment: String
         @Argument(help: "The work id (work_...).") var work: String
 
         func run() async throws {
             try await redis.withRedis { functions, _ in
-                printItem(try await functions.call(WorkGet(environmentID: environment, workID: work)))
+                output.print(itemObject(try await functions.call(WorkGet(environmentID: environment, workID: work))))
             }
         }
     }
@@ -206,23 +219,26 @@ struct LeaseCommands: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "End a work item's lease now, as if it had lapsed: it is requeued (or stopped when stopping).")
         @OptionGroup var redis: RedisOptions
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The environment id (env_...).") var environment: String
         @Argument(help: "The work id (work_...).") var work: String
 
         func run() async throws {
             try await redis.withRedis { functions, _ in
-                printItem(try await functions.call(WorkExpireLease(environmentID: environment, workID: work)))
+                output.print(itemObject(try await functions.call(WorkExpireLease(environmentID: environment, workID: work))))
             }
         }
     }
 }
 
-func printItem(_ item: WorkItem) {
-    printFields([
-        "id": item.id, "environment": item.environmentID, "state": item.state.rawValue, "holder": item.workerID,
-        "fencing_token": String(item.fencingToken),
-        "lease_remaining_ms": item.leaseRemaining.map { String(Int($0 / .milliseconds(1))) },
-        "lease_expires_at": item.leaseExpiresAt?.rfc3339, "latest_heartbeat_at": item.latestHeartbeatAt?.rfc3339,
-        "acknowledged_at": item.acknowledgedAt?.rfc3339, "created_at": item.createdAt.rfc3339,
-    ])
+/// What `work inspect` and `lease expire` print of an item.
+func itemObject(_ item: WorkItem) -> OutputOptions.Object {
+    OutputOptions.Object(fields: [
+        ("id", .string(item.id)), ("environment", .string(item.environmentID)), ("state", .string(item.state.rawValue)),
+        ("holder", OutputOptions.Value(item.workerID)), ("fencing_token", .number(item.fencingToken)),
+        ("lease_remaining_ms", OutputOptions.Value(item.leaseRemaining.map { Int($0 / .milliseconds(1)) })),
+        ("lease_expires_at", OutputOptions.Value(item.leaseExpiresAt?.rfc3339)),
+        ("latest_heartbeat_at", OutputOptions.Value(item.latestHeartbeatAt?.rfc3339)),
+        ("acknowledged_at", OutputOptions.Value(item.acknowledgedAt?.rfc3339)), ("created_at", .string(item.createdAt.rfc3339)),
+    ], bare: item.id)
 }
