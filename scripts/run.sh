@@ -27,6 +27,15 @@ if [ -z "${LESSOR_REDIS_URL:-}${LESSOR_REDIS_CLUSTER:-}${LESSOR_REDIS_SENTINELS:
        "(data in .lessor/redis); it stops when Lessor does." >&2
 fi
 
+# What the README's walkthrough needs in a second terminal (`source .lessor/env`): where this
+# node and its Redis are, and the lessor CLI on PATH.
+mkdir -p .lessor
+{
+  echo "export LESSOR_URL=http://127.0.0.1:${LESSOR_PORT:-8080}"
+  [ -n "${LESSOR_REDIS_URL:-}" ] && echo "export LESSOR_REDIS_URL=$LESSOR_REDIS_URL"
+  echo "export PATH=\"$(dirname "$bin"):\$PATH\""
+} > .lessor/env
+
 # Lessor drains on SIGTERM; forward Ctrl-C and SIGTERM to it and wait for a clean exit.
 "$bin" serve "$@" &
 lessor_pid=$!

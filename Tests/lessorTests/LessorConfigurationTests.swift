@@ -123,6 +123,13 @@ struct LessorConfigurationTests {
         }
     }
 
+    @Test func theWorkerSidesVariablesAreNotTyposOfSettings() throws {
+        // A shell that runs the walkthrough or `lessor run` holds these beside the node's settings.
+        let configuration = try LessorConfiguration(["LESSOR_URL": "http://127.0.0.1:8080", "LESSOR_TOKEN": "lsr_pat_x", "LESSOR_ENV": "env_1", "LESSOR_PORT": "9000"])
+        #expect(configuration.port == 9000)
+        #expect(LessorConfiguration.workerSide.isDisjoint(with: LessorConfiguration.settings.map(\.variable)))
+    }
+
     @Test func flagsAreDerivedFromVariables() {
         let flags = LessorConfiguration.settings.map(\.flag)
         #expect(flags.contains("--redis-url"))

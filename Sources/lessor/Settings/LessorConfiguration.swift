@@ -106,6 +106,15 @@ struct LessorConfiguration: Sendable, Equatable {
         settings.first { $0.variable == variable }
     }
 
+    /// The worker side's variables, which a shell that runs `lessor run` or a client of the API
+    /// holds beside the node's settings (the README's walkthrough exports `LESSOR_URL`), and
+    /// those `lessor run` gives its command: not settings, and not typos of one.
+    static let workerSide: Set<String> = [
+        "LESSOR_URL", "LESSOR_TOKEN", "LESSOR_ENV", "LESSOR_WORKER", "LESSOR_TTL", "LESSOR_CONCURRENCY", "LESSOR_ONCE",
+        "LESSOR_KILL_AFTER", "LESSOR_WORK_ID", "LESSOR_WORKER_ID", "LESSOR_ENVIRONMENT_ID", "LESSOR_FENCING_TOKEN",
+        "LESSOR_SESSION_ID", "LESSOR_METADATA",
+    ]
+
     /// The defaults: a local Redis, port 8080.
     init() {
         redis = RedisConfiguration()
@@ -119,7 +128,7 @@ struct LessorConfiguration: Sendable, Equatable {
     /// - Throws: ``ConfigurationError`` naming the variable, its flag and what is wrong.
     init(_ values: [String: String]) throws(ConfigurationError) {
         self.init()
-        if let unknown = values.keys.filter({ $0.hasPrefix("LESSOR_") && Self.setting($0) == nil }).sorted().first {
+        if let unknown = values.keys.filter({ $0.hasPrefix("LESSOR_") && Self.setting($0) == nil && !Self.workerSide.contains($0) }).sorted().first {
             throw ConfigurationError(variable: unknown, message: "is not a Lessor setting (see lessor serve --help)")
         }
         func value(_ variable: String) -> String? {
