@@ -1,5 +1,6 @@
 import Foundation
 import LessorCore
+import LessorHTTP
 import Logging
 
 /// One JSON object per line on standard error: `ts`, `level`, `logger`, `msg`, then metadata,
@@ -49,9 +50,9 @@ struct JSONLogHandler: LogHandler {
         line.append(UInt8(ascii: "{"))
         for (index, field) in fields.enumerated() {
             if index > 0 { line.append(UInt8(ascii: ",")) }
-            Self.appendString(field.key, to: &line)
+            OrderedJSONEncoder.appendQuoted(field.key, to: &line)
             line.append(UInt8(ascii: ":"))
-            Self.appendString(field.value, to: &line)
+            OrderedJSONEncoder.appendQuoted(field.value, to: &line)
         }
         line.append(contentsOf: "}\n".utf8)
         return line
@@ -60,26 +61,4 @@ struct JSONLogHandler: LogHandler {
     /// Keys the handler writes itself; metadata of the same name is dropped, so a line never
     /// holds a key twice.
     static let reserved: Set<String> = ["ts", "level", "logger", "msg"]
-
-    /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped,
-    /// everything else (`/` and non-ASCII included) as its UTF-8 bytes.
-    static func appendString(_ text: String, to line: inout [UInt8]) {
-        line.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): line.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): line.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): line.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                line.append(contentsOf: #"\u00"#.utf8)
-                line.append(hex[Int(byte >> 4)])
-                line.append(hex[Int(byte & 0xF)])
-            default: line.append(byte)
-            }
-        }
-        line.append(UInt8(ascii: "\""))
-    }
 }

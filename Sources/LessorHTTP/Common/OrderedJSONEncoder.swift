@@ -33,8 +33,30 @@ extension OrderedJSONEncoder {
     /// `text` as a JSON string.
     public static func quoted(_ text: String) -> [UInt8] {
         var bytes: [UInt8] = []
-        Node.Value.writeString(text, to: &bytes)
+        appendQuoted(text, to: &bytes)
         return bytes
+    }
+
+    /// Appends `text` as a JSON string: quotes, backslashes and control characters escaped,
+    /// everything else (`/` and non-ASCII included) as its UTF-8 bytes.
+    public static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: #"\u00"#.utf8)
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 
@@ -72,7 +94,7 @@ extension Node.Value {
         switch self {
         case .null: bytes.append(contentsOf: "null".utf8)
         case .literal(let text): bytes.append(contentsOf: text.utf8)
-        case .string(let text): Self.writeString(text, to: &bytes)
+        case .string(let text): OrderedJSONEncoder.appendQuoted(text, to: &bytes)
         case .array(let nodes):
             bytes.append(UInt8(ascii: "["))
             for (index, node) in nodes.enumerated() {
@@ -84,33 +106,12 @@ extension Node.Value {
             bytes.append(UInt8(ascii: "{"))
             for (index, (key, node)) in pairs.enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                Self.writeString(key, to: &bytes)
+                OrderedJSONEncoder.appendQuoted(key, to: &bytes)
                 bytes.append(UInt8(ascii: ":"))
                 node.value.write(to: &bytes)
             }
             bytes.append(UInt8(ascii: "}"))
         }
-    }
-
-    /// A JSON string: quotes, backslashes and control characters escaped, the rest as UTF-8.
-    static func writeString(_ text: String, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: #"\u00"#.utf8)
-                bytes.append(hex[Int(byte >> 4)])
-                bytes.append(hex[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
     }
 }
 
