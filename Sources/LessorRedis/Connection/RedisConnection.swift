@@ -114,7 +114,14 @@ final class RedisConnection: Sendable {
                 }
             }
             .flatMapThrowing { channel in
-                let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
+                // A channel already closed has no handlers left. With TLS 1.3 a server that wants
+                // a client certificate says so only after the client's handshake completed, and
+                // closes: say that, not "handler not found".
+                guard let handler = try? channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self) else {
+                    throw tls == nil
+                        ? RedisError(.connectionUnavailable, "Redis at \(endpoint) closed the connection as it opened")
+                        : RedisError(.tlsFailure, "Redis at \(endpoint) closed the connection right after the TLS handshake (does it want a client certificate, LESSOR_REDIS_TLS_CERT_FILE, from a CA it trusts?)")
+                }
                 return RedisConnection(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
             }
         return connected.flatMap { connection in
