@@ -10,7 +10,8 @@ Prints three figures, each from a redis-server started on a free 127.0.0.1 port 
   function in its steady state (a compare-and-set on an active item, as bench/wrk/heartbeat.lua
   sends through the API), bench/heartbeat-like.lua (TIME, HGET, HSET, SET PX: the reference)
   and `return 1` (the floor of one round trip). --annotate adds the heartbeat's hottest
-  functions inside Redis.
+  functions inside Redis, by name only where redis-server has symbols (Debian's is stripped:
+  addresses there, so measure changes by the totals).
 * Heartbeats/s of one Redis core (redis-benchmark -c 64, -P 1 and -P 16), which depends on
   the machine.
 * Redis bytes per leased, heartbeated item (`used_memory` before and after N items, default
