@@ -3,8 +3,8 @@ import PackagePlugin
 
 /// Embeds files of the repository into a target at build time, byte for byte, so the binary
 /// is self-contained while each file keeps one home in the tree: `lua/lessor.lua` and
-/// `lua/lessor_acl.lua` (the Redis Functions libraries) into LessorCore (`embeddedLuaSources`) and `docs/openapi.yaml` into
-/// LessorHTTP (`embeddedDocuments`).
+/// `lua/lessor_acl.lua` (the Redis Functions libraries) into LessorCore (`embeddedLuaSources`), and `docs/openapi.yaml`
+/// and the status page's templates (`ui/*.mustache`) into LessorHTTP (`embeddedDocuments`).
 @main
 struct EmbedFiles: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: any Target) throws -> [Command] {
@@ -18,6 +18,7 @@ struct EmbedFiles: BuildToolPlugin {
         case "LessorHTTP":
             variable = "embeddedDocuments"
             files = [root.appendingPathComponent("docs/openapi.yaml")]
+                + ["status", "login", "notice", "style"].map { root.appendingPathComponent("ui/\($0).mustache") }
         default:
             return []
         }

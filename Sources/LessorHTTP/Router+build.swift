@@ -58,5 +58,8 @@ public func buildRouter(
         WorkerController(
             workers: Workers(functions: functions, ids: ids), authenticator: authenticator, presenceTTL: settings.workerPresenceTTL
         ).endpoints)
+    router.addRoutes(
+        StatusController(reader: StatusReader(functions: functions), authenticator: authenticator, session: StatusSession(adminToken: settings.adminToken))
+            .endpoints)
     return LessorRouter(router: router, heartbeats: heartbeats)
 }

@@ -46,6 +46,8 @@ public struct RedisPermissions: Sendable {
             ["PING"], ["CLIENT", "SETNAME", "lessor"], ["FUNCTION", "LIST"], ["FUNCTION", "LOAD", "REPLACE", "x"], ["FCALL", "f", "0"],
             ["PSUBSCRIBE", wakeupPattern],
             ["SCAN", "0"], ["GET", key], ["HGET", key, "f"], ["HGETALL", key], ["SMEMBERS", key], ["SADD", key, "m"], ["SREM", key, "m"],
+            // The status page's reads (StatusReader).
+            ["TIME"], ["ZCARD", key], ["ZRANGE", key, "-10", "-1"], ["ZRANGEBYSCORE", key, "-inf", "(1", "LIMIT", "0", "10"],
         ]
         if configuration.database != 0 { commands.append(["SELECT", String(configuration.database)]) }
         if waitsForReplicas { commands.append(["WAIT", "1", "1000"]) }

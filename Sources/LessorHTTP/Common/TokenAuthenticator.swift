@@ -83,7 +83,8 @@ public final class TokenAuthenticator: Sendable {
         return String(header.utf8.dropFirst(7))
     }
 
-    private func principal(forSecret secret: String) async throws(RedisError) -> Principal? {
+    /// The principal of a secret (the status page's sign-in form sends one), nil for none.
+    func principal(forSecret secret: String) async throws(RedisError) -> Principal? {
         let digest = AccessTokens.digest(of: secret)
         if let adminDigest, constantTimeEqual(Array(digest.utf8), adminDigest) { return .admin }
         // A damaged or made-up `lsr_pat_…` is refused here: a flood of them costs Redis nothing.
