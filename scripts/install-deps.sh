@@ -2,7 +2,8 @@
 # Installs the Debian packages Lessor builds and tests with, when any is missing.
 # Safe to run again: it does nothing when everything is there.
 set -euo pipefail
-packages=(libhiredis-dev pkg-config redis-server redis-tools haproxy python3 python3-venv curl jq)
+# chromium and chromium-driver: the status page's browser test (StatusPageBrowserTests).
+packages=(libhiredis-dev pkg-config redis-server redis-tools haproxy python3 python3-venv curl jq chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
