@@ -651,24 +651,24 @@ def write_report(r):
     lines += [f"    {c}" for c in sorted({template(run["command"]) for _, _, run in rows})] + [""]
     open(base + ".md", "w").write("\n".join(lines))
     json.dump(r, open(base + ".json", "w"), indent=1)
-    update_readme(r["date"], lines[lines.index("| figure | measured | target | |"):lines.index("## Every run") - 1])
+    update_page(r["date"], lines[lines.index("| figure | measured | target | |"):lines.index("## Every run") - 1])
     print("\n".join(lines[:20]))
     print(f"wrote {base}.md and {base}.png")
 
 
-README_BEGIN, README_END = "<!-- bench/run.py writes from here -->", "<!-- to here -->"
+PAGE_BEGIN, PAGE_END = "<!-- bench/run.py writes from here -->", "<!-- to here -->"
 
 
-def update_readme(date, table):
-    """Puts the results' figure table, and a link to them, between the README's markers."""
-    path = os.path.join(ROOT, "README.md")
+def update_page(date, table):
+    """Puts the results' figure table, and a link to them, between docs/benchmarks.md's markers."""
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
     text = open(path).read()
-    if README_BEGIN not in text or README_END not in text:
-        print("README.md has no benchmark markers; table not copied", flush=True)
+    if PAGE_BEGIN not in text or PAGE_END not in text:
+        print("docs/benchmarks.md has no benchmark markers; table not copied", flush=True)
         return
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    block = [README_BEGIN, f"From [`bench/results/{date}.md`](bench/results/{date}.md):", "", *table, "", README_END]
+    head, rest = text.split(PAGE_BEGIN, 1)
+    _, tail = rest.split(PAGE_END, 1)
+    block = [PAGE_BEGIN, f"From [`bench/results/{date}.md`](../bench/results/{date}.md):", "", *table, "", PAGE_END]
     open(path, "w").write(head + "\n".join(block) + tail)
 
 

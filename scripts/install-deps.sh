@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Lessor builds and tests with, when any is missing.
+# Installs the Debian packages Lessor builds and runs with, and any named as arguments (the
+# test command adds chromium and chromium-driver), when any is missing.
 # Safe to run again: it does nothing when everything is there.
 set -euo pipefail
-# chromium and chromium-driver: the status page's browser test (StatusPageBrowserTests).
-packages=(libhiredis-dev pkg-config redis-server redis-tools haproxy python3 python3-venv curl jq chromium chromium-driver)
+packages=(libhiredis-dev pkg-config redis-server redis-tools haproxy python3 python3-venv curl jq "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -27,14 +27,28 @@ if [ -z "${LESSOR_REDIS_URL:-}${LESSOR_REDIS_CLUSTER:-}${LESSOR_REDIS_SENTINELS:
        "(data in .lessor/redis); it stops when Lessor does." >&2
 fi
 
-# What the README's walkthrough needs in a second terminal (`source .lessor/env`): where this
-# node and its Redis are, and the lessor CLI on PATH.
+# Without an admin token (LESSOR_ADMIN_TOKEN, LESSOR_ADMIN_TOKEN_FILE or their flags), the one
+# kept in .lessor/admin-token (made on the first run): the status page and the admin routes
+# need one. The node listens on loopback only unless told otherwise.
 mkdir -p .lessor
-{
+admin_token="${LESSOR_ADMIN_TOKEN:-}"
+if [ -z "${LESSOR_ADMIN_TOKEN:-}${LESSOR_ADMIN_TOKEN_FILE:-}" ] && [[ " $* " != *" --admin-token"* ]]; then
+  [ -s .lessor/admin-token ] || (umask 077; python3 -c 'import secrets; print(secrets.token_hex(24))' > .lessor/admin-token)
+  export LESSOR_ADMIN_TOKEN_FILE="$PWD/.lessor/admin-token"
+  admin_token="$(cat .lessor/admin-token)"
+  echo "lessor: no admin token given, so I use the one in .lessor/admin-token;" \
+       "the status page is http://127.0.0.1:${LESSOR_PORT:-8080}/ui" >&2
+fi
+
+# What the README's walkthrough needs in a second terminal (`source .lessor/env`): where this
+# node and its Redis are, its admin token, and the lessor CLI on PATH.
+(
+  umask 077
   echo "export LESSOR_URL=http://127.0.0.1:${LESSOR_PORT:-8080}"
   [ -n "${LESSOR_REDIS_URL:-}" ] && echo "export LESSOR_REDIS_URL=$LESSOR_REDIS_URL"
+  [ -n "$admin_token" ] && echo "export LESSOR_ADMIN_TOKEN=$admin_token"
   echo "export PATH=\"$(dirname "$bin"):\$PATH\""
-} > .lessor/env
+) > .lessor/env
 
 # Lessor drains on SIGTERM; forward Ctrl-C and SIGTERM to it and wait for a clean exit.
 "$bin" serve "$@" &

@@ -4,7 +4,8 @@
 # (for example --filter RedisClientTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+# Chromium and its WebDriver: the status page's browser test (StatusPageBrowserTests).
+bash scripts/install-deps.sh chromium chromium-driver
 
 # One build, in release mode with testing enabled (so @testable imports work): the tests then
 # run against the optimized `lessor` that scripts/run.sh, the Docker image and the benchmarks

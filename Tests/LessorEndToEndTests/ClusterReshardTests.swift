@@ -23,7 +23,7 @@ struct ClusterReshardTests {
 
     @Test func aSlotMigratedMidHeartbeatLoopFailsNoRequestAndLosesNoState() async throws {
         try await withRedisCluster { cluster in
-            // A call waits out a migrating slot for at most the command timeout (README: Scaling
+            // A call waits out a migrating slot for at most the command timeout (docs/scaling.md: Scaling
             // out); 5 s instead of 2, so that a machine slowed by the rest of the suite does not
             // turn the mechanism under test into a race against the clock.
             try await withRoutes(on: cluster, commandTimeout: .seconds(5)) { client in

@@ -6,7 +6,7 @@ import RedisServerHarness
 import Testing
 
 /// Lessor as a least-privilege Redis user. Every other suite already runs as the harness's
-/// `lessor` user, made of the rules `lessor redis-acl` prints; here: the README shows that very
+/// `lessor` user, made of the rules `lessor redis-acl` prints; here: docs/operations.md shows that very
 /// line, a user short of one permission stops `lessor serve` at start-up naming it, and
 /// sentinels that require a password are asked with it.
 @Suite("Least-privilege Redis user", .timeLimit(.minutes(2)))
@@ -29,15 +29,15 @@ struct RedisACLTests {
         return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 
-    @Test func theReadmeShowsTheLineLessorPrints() async throws {
+    @Test func theOperationsGuideShowsTheLineLessorPrints() async throws {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("lessor-acl-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: output) }
         let process = try ChildProcess([lessorBinary, "redis-acl"], output: output)
         #expect(try await offCooperativePool { process.waitForExit(within: 20) } == 0)
         let line = try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .newlines)
         #expect(line == "redis-cli " + RedisPermissions(namespace: "lessor").setUserLine())
-        let readme = try String(contentsOf: Self.repository.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains(line), "README.md must show `lessor redis-acl`'s line:\n\(line)")
+        let guide = try String(contentsOf: Self.repository.appendingPathComponent("docs/operations.md"), encoding: .utf8)
+        #expect(guide.contains(line), "docs/operations.md must show `lessor redis-acl`'s line:\n\(line)")
     }
 
     /// One permission short, each of the kinds a user can lack: a command the functions run, a

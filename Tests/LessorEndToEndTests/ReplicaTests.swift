@@ -74,7 +74,7 @@ struct ReplicaTests {
             #expect(try await call(ports[0], .post, "\(base)/\(work)/ack", worker: "old").json["fencing_token"] as? Int == 1)
             let beat = try await call(ports[1], .post, "\(base)/\(work)/heartbeat?expected_last_heartbeat=NO_HEARTBEAT&desired_ttl_seconds=10", worker: "old")
             let last = try #require(beat.json["last_heartbeat"] as? String)
-            // Force the lease to lapse now with the README's redis-cli recipe: drop the lease
+            // Force the lease to lapse now with docs/redis.md's redis-cli recipe: drop the lease
             // key and move its deadline into the past, so the reapers see it at once.
             try await server.cli("DEL", "lessor:{\(env)}:lease:\(work)")
             try await server.cli("ZADD", "lessor:{\(env)}:deadlines", "0", work)

@@ -27,6 +27,7 @@ struct WalkthroughTests {
                 let env = """
                     export LESSOR_URL=http://127.0.0.1:\(replicas[0].port)
                     export LESSOR_REDIS_URL=\(server.lessorSettings["LESSOR_REDIS_URL"]!)
+                    export LESSOR_ADMIN_TOKEN=\(testAdminToken)
                     export PATH="\(binaries):$PATH"
 
                     """
@@ -51,7 +52,13 @@ struct WalkthroughTests {
                 #expect(lines.contains("latest_heartbeat_at"), "HGETALL shows the hash")
                 // After the lapse: delivered to w2, queued, one lapse; no live lease.
                 #expect(lines.contains { $0.contains(#""state":"queued","lapse_count":1,"delivery_count":1"#) }, "\(printed)")
-                #expect(lines.last?.contains(#""state":"queued","worker_id":null,"lease_expires_at":null,"lapse_count":1"#) == true, "\(printed)")
+                #expect(lines.contains { $0.contains(#""state":"queued","worker_id":null,"lease_expires_at":null,"lapse_count":1"#) }, "\(printed)")
+                // The status page, as the admin token's script reads it: one environment so far.
+                let lapsed = try #require(lines.firstIndex { $0.contains(#""lease_expires_at":null,"lapse_count":1"#) })
+                #expect(lines.dropFirst(lapsed + 1).first == "1", "\(printed)")
+                // lessor run: the command saw its item, and the item was completed.
+                #expect(lines.contains { $0.hasPrefix("working on work_") && $0.hasSuffix(#" {"file":"report.csv"}, fencing token 1"#) }, "\(printed)")
+                #expect(lines.last == #"{"state":"stopped","stop_reason":"completed","fencing_token":1}"#, "\(printed)")
             }
         }
     }

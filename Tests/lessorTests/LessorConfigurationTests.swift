@@ -148,18 +148,18 @@ struct LessorConfigurationTests {
         #expect(throws: ConfigurationError.self) { try LessorConfiguration.values(environment: [:], flags: ["9000"]) }
     }
 
-    /// One declaration: `--help` lists every setting with its variable, and the README's
+    /// One declaration: `--help` lists every setting with its variable, and docs/operations.md's
     /// table is `lessor settings`' output, row for row.
-    @Test func helpAndTheReadmeTableComeFromTheOneList() throws {
+    @Test func helpAndTheOperationsGuideTableComeFromTheOneList() throws {
         for setting in LessorConfiguration.settings {
             #expect(LessorConfiguration.helpText.contains("\(setting.flag) <value>  [\(setting.variable)]"))
         }
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/operations.md"), encoding: .utf8)
         let start = try #require(readme.range(of: "<!-- lessor settings -->\n"))
         let end = try #require(readme.range(of: "\n<!-- /lessor settings -->"))
         #expect(String(readme[start.upperBound..<end.lowerBound]) == LessorConfiguration.markdownTable,
-                "README's configuration table is stale: paste the output of `lessor settings`")
+                "docs/operations.md's configuration table is stale: paste the output of `lessor settings`")
     }
 
     /// Writes `text` to a temporary file and returns its path.

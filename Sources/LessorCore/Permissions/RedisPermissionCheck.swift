@@ -13,7 +13,7 @@ public struct RedisPermissionError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         "the Redis user of \(endpoint) lacks permissions Lessor needs: \(denied.joined(separator: "; ")). "
-            + "Give it the rules `lessor redis-acl` prints (see the README's least-privilege Redis user)"
+            + "Give it the rules `lessor redis-acl` prints (see docs/operations.md, \"Redis over TLS, as a least-privilege user\")"
     }
 }
 

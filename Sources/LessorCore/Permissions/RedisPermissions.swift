@@ -3,7 +3,7 @@ import LessorRedis
 
 /// Every Redis command a front node sends, as the least-privilege Redis user must allow it:
 /// the commands Lessor sends itself and the ones its Lua functions run, with keys and channels
-/// shaped as Lessor uses them. One list makes the README's `ACL SETUSER` line
+/// shaped as Lessor uses them. One list makes docs/operations.md's `ACL SETUSER` line
 /// (`lessor redis-acl`), the start-up check (``RedisPermissionCheck``) and the test harness's
 /// user, so the three cannot drift apart; a test holds it to every `redis.call` in
 /// `lua/lessor.lua`.

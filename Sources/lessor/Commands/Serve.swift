@@ -57,10 +57,10 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// `lessor settings`: the settings as the README's markdown table.
+/// `lessor settings`: the settings as docs/operations.md's markdown table.
 struct SettingsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "settings", abstract: "Print every setting of lessor serve as a markdown table (the README's).")
+        commandName: "settings", abstract: "Print every setting of lessor serve as a markdown table (docs/operations.md's).")
 
     func run() {
         print(LessorConfiguration.markdownTable)

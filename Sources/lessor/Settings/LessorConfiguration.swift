@@ -5,12 +5,12 @@ import LessorRedis
 
 /// One setting of `lessor serve`: its `LESSOR_*` variable, from which its flag follows, its
 /// default and what it means. ``LessorConfiguration/settings`` is the one list of them; the
-/// flags `serve` accepts, `--help`, the README's table (`lessor settings`) and the parser
+/// flags `serve` accepts, `--help`, docs/operations.md's table (`lessor settings`) and the parser
 /// all read it.
 struct Setting: Sendable, Equatable {
     /// The environment variable, e.g. `LESSOR_PORT`.
     let variable: String
-    /// The default, as the README and `--help` show it.
+    /// The default, as docs/operations.md and `--help` show it.
     let defaultValue: String
     /// What it means, one line.
     let meaning: String
@@ -53,7 +53,7 @@ struct LessorConfiguration: Sendable, Equatable {
         case json
     }
 
-    /// Every setting, in the order `--help` and the README list them.
+    /// Every setting, in the order `--help` and docs/operations.md list them.
     static let settings: [Setting] = [
         Setting(variable: "LESSOR_REDIS_URL", defaultValue: "redis://127.0.0.1:6379",
                 meaning: "Redis URL, redis[s]://[[user]:password@]host[:port][/db]; rediss:// is TLS; user and password percent-encoded; IPv6 as [::1]"),
@@ -305,7 +305,7 @@ struct LessorConfiguration: Sendable, Equatable {
         }.joined(separator: "\n")
     }
 
-    /// The README's configuration table (printed by `lessor settings`).
+    /// docs/operations.md's configuration table (printed by `lessor settings`).
     static var markdownTable: String {
         (["| variable | flag | default | meaning |", "|---|---|---|---|"] + settings.map { setting in
             "| `\(setting.variable)` | `\(setting.flag)` | \(setting.defaultValue == "none" ? "–" : "`\(setting.defaultValue)`") | \(setting.meaning) |"
