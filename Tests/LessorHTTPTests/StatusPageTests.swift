@@ -1,5 +1,7 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import LessorCore
 @testable import LessorHTTP
 import LessorRedis
@@ -162,6 +164,21 @@ struct StatusPageTests {
             #expect(reply.status == .serviceUnavailable && reply.headers[.retryAfter] == "5")
             #expect(reply.raw.contains("<h2>Redis is unavailable</h2>") && reply.raw.contains(#"<meta http-equiv="refresh" content="5">"#))
             #expect(!reply.raw.contains("127.0.0.1") && !reply.raw.contains("connect"), "\(reply.raw)")
+        }
+    }
+
+    @Test func aNodeWithoutAnAdminTokenSaysSoOnItsForm() async throws {
+        try await withRedisServer { server in
+            let redis = try RedisClient(configuration: server.clientConfiguration)
+            defer { redis.shutDown() }
+            let app = Application(router: buildRouter(functions: LessorFunctions(redis: redis, keys: KeySpace(namespace: "lessor")), settings: RouteSettings()))
+            try await app.test(.router) { http in
+                let client = APIClient(http, token: nil)
+                #expect(try await client.call(.get, "/ui/login").raw.contains("This node has no admin token (LESSOR_ADMIN_TOKEN)"))
+                let refused = try await client.call(.post, "/ui/login", body: "token=anything")
+                #expect(refused.status == .unauthorized && refused.raw.contains("so nobody can sign in") && refused.headers[.setCookie] == nil)
+                #expect(try await client.call(.get, "/ui").status == .seeOther)
+            }
         }
     }
 

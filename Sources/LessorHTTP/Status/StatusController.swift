@@ -69,8 +69,10 @@ struct StatusController: Sendable {
     }
 
     @Sendable func loginForm(request: Request, context: Context) async -> Response {
-        Self.html(.ok, StatusPage.login())
+        Self.html(.ok, StatusPage.login(message: session.isEnabled ? nil : Self.noAdminToken))
     }
+
+    static let noAdminToken = "This node has no admin token (LESSOR_ADMIN_TOKEN), so nobody can sign in."
 
     /// Signs in with the admin token from the form (`token=`, URL-encoded): a session cookie
     /// and a redirect to the page.
@@ -90,7 +92,7 @@ struct StatusController: Sendable {
             return Self.unavailable(error, context: context)
         }
         guard principal == .admin, let value = session.issue() else {
-            return Self.html(.unauthorized, StatusPage.login(message: "That is not the admin token."))
+            return Self.html(.unauthorized, StatusPage.login(message: session.isEnabled ? "That is not the admin token." : Self.noAdminToken))
         }
         var response = Self.redirect(to: "/ui")
         response.setCookie(Self.cookie(value, request: request, maxAge: Int(StatusSession.lifetime)))

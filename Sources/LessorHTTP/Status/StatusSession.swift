@@ -18,6 +18,9 @@ struct StatusSession: Sendable {
         key = adminToken.map { Array(SHA256.hash(data: Data(("lessor status page session\n" + $0).utf8))) }
     }
 
+    /// False on a node without an admin token: nobody can sign in.
+    var isEnabled: Bool { key != nil }
+
     /// A new session's cookie value, `<expiry, Unix seconds>.<hex MAC>`; nil without an admin token.
     func issue(now: Date = Date()) -> String? {
         let expiry = String(Int((now + Self.lifetime).timeIntervalSince1970))
