@@ -94,21 +94,7 @@ public struct Environments: Sendable {
 
     /// The environments of these ids that exist, in the ids' order, read concurrently.
     private func read(_ ids: [String]) async throws(StoreError) -> [WorkEnvironment] {
-        do {
-            return try await withThrowingTaskGroup(of: (Int, WorkEnvironment?).self) { group in
-                for (index, id) in ids.enumerated() {
-                    group.addTask { (index, try await get(id: id)) }
-                }
-                var found = [WorkEnvironment?](repeating: nil, count: ids.count)
-                for try await (index, environment) in group { found[index] = environment }
-                return found.compactMap { $0 }
-            }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            // Only get(id:) throws, and only StoreError; a cancelled request ends here too.
-            throw .redis(RedisError(.shutdown, "reading environments was cancelled"))
-        }
+        try await concurrently(ids) { id throws(StoreError) in try await get(id: id) }.compactMap { $0 }
     }
 
     /// Every registered environment id (the reaper's list).
