@@ -31,7 +31,8 @@ struct StatusPageBrowserTests {
                     .post, "/api/v1/cloud/environments", body: #"{"name":"payments","config":{"type":"self_hosted"},"max_lapses":1}"#)["id"] as? String)
                 let base = "/api/v1/cloud/environments/\(env)/work"
                 var leases: [(id: String, holder: String, ttl: Int)] = []
-                for (holder, ttl) in [("worker-a", 60), ("worker-b", 90), ("worker-c", 120), ("worker-d", 30)] {
+                // Acked in another order than their time left, which the page sorts by.
+                for (holder, ttl) in [("worker-b", 90), ("worker-a", 60), ("worker-c", 120), ("worker-d", 30)] {
                     let id = try #require(try await client.call(.post, base, body: "{}")["id"] as? String)
                     #expect(try await client.call(.get, "\(base)/poll", worker: holder)["id"] as? String == id)
                     #expect(try await client.call(.post, "\(base)/\(id)/ack", worker: holder).status == .ok)
@@ -44,6 +45,7 @@ struct StatusPageBrowserTests {
                 let functions = LessorFunctions(redis: try RedisClient(configuration: server.clientConfiguration), keys: KeySpace(namespace: "lessor"))
                 defer { functions.redis.shutDown() }
                 let dead = leases.removeLast()
+                leases.sort { $0.ttl < $1.ttl }
                 _ = try await functions.call(WorkExpireLease(environmentID: env, workID: dead.id))
                 // A Den worker reporting activity.
                 let worker = try await client.call(.post, "/v1/workers", body: #"{"name":"build-box"}"#)
@@ -80,8 +82,8 @@ struct StatusPageBrowserTests {
                         seen.source = try await browser.source()
                         return seen
                     }
-                    // One row per live lease, soonest to lapse first: holder, fencing token, time left.
-                    #expect(seen.leases.map(\.id) == leases.map(\.id), "ordered by deadline")
+                    // One row per live lease, the least time left first: holder, fencing token, time left.
+                    #expect(seen.leases.map(\.id) == leases.map(\.id), "ordered by time left")
                     for (row, lease) in zip(seen.leases, leases) {
                         #expect(row.holder == lease.holder && row.fencingToken == "1", "\(row)")
                         #expect(row.left.hasSuffix(" left") && !row.left.hasPrefix("0"), "\(row)")

@@ -12,7 +12,9 @@ public struct StatusSnapshot: Sendable {
         public var leased: Int
         /// Stopped items still retained (`ZCARD` of the stopped index).
         public var stopped: Int
-        /// Leased items, the soonest to lapse first, up to the reader's limit.
+        /// Leased items, the least time left first: up to the reader's limit of those the
+        /// deadlines index ranks first (its scores are lower bounds: a steady heartbeat does not
+        /// move them, so with more leases than the limit a later deadline may be left out).
         public var leases: [WorkItem]
         /// Items queued again after their lease lapsed, not yet delivered again.
         public var requeuedAfterLapse: [WorkItem]
@@ -112,6 +114,7 @@ public struct StatusReader: Sendable {
             throw .redis(error)
         }
         status.leases = try await items(leaseIDs, in: id).filter { $0.state != .queued && $0.state != .stopped }
+            .sorted { ($0.leaseRemaining ?? .zero) < ($1.leaseRemaining ?? .zero) }
         status.requeuedAfterLapse = try await items(requeuedIDs, in: id).filter { $0.state == .queued && $0.lapseCount > 0 }
         status.recentlyStopped = try await items(stoppedIDs.reversed(), in: id).filter { $0.state == .stopped }
         return status
