@@ -60,7 +60,7 @@ struct StatusController: Sendable {
         }
         do {
             let snapshot = try await reader.read(environmentID: environmentID, limits: limits)
-            return Self.html(.ok, StatusPage.render(snapshot, refreshSeconds: Self.refreshSeconds, environmentLimit: limits.environments))
+            return Self.html(.ok, StatusPage.render(snapshot, refreshSeconds: Self.refreshSeconds))
         } catch .refused(.environmentNotFound) {
             return Self.notice(.notFound, "Environment not found", "No environment has the id \(environmentID ?? "").")
         } catch {

@@ -17,8 +17,8 @@ enum StatusPage {
     }()
 
     /// The page of a snapshot.
-    static func render(_ snapshot: StatusSnapshot, refreshSeconds: Int, environmentLimit: Int) -> String {
-        library.render(View(snapshot, refreshSeconds: refreshSeconds, environmentLimit: environmentLimit), withTemplate: "status") ?? ""
+    static func render(_ snapshot: StatusSnapshot, refreshSeconds: Int) -> String {
+        library.render(View(snapshot, refreshSeconds: refreshSeconds), withTemplate: "status") ?? ""
     }
 
     /// The sign-in form, with a message above it when there is one.
@@ -54,7 +54,7 @@ enum StatusPage {
         let workers: [Worker]
         let hasWorkers: Bool
 
-        init(_ snapshot: StatusSnapshot, refreshSeconds: Int, environmentLimit: Int) {
+        init(_ snapshot: StatusSnapshot, refreshSeconds: Int) {
             let now = snapshot.readAt
             self.refreshSeconds = refreshSeconds
             readAt = now.rfc3339
