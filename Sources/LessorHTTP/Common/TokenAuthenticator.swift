@@ -103,7 +103,9 @@ public final class TokenAuthenticator: Sendable {
     }
 }
 
-private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+/// True when `a` and `b` hold the same bytes, compared in a time that does not depend on
+/// where they first differ (secrets, MACs).
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
     for index in a.indices { difference |= a[index] ^ b[index] }

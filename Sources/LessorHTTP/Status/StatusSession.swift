@@ -33,10 +33,7 @@ struct StatusSession: Sendable {
         guard parts.count == 2, let expiry = Int(parts[0]), Double(expiry) > now.timeIntervalSince1970,
               let expected = mac(String(parts[0]))
         else { return false }
-        // Constant time: every byte compared whatever the first difference.
-        let given = Array(parts[1].utf8), wanted = Array(expected.utf8)
-        guard given.count == wanted.count else { return false }
-        return zip(given, wanted).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        return constantTimeEqual(Array(parts[1].utf8), Array(expected.utf8))
     }
 
     private func mac(_ expiry: String) -> String? {
