@@ -45,6 +45,10 @@ public var lessorBinary: String {
 public struct Replica: Sendable {
     public let process: ChildProcess
     public let port: Int
+    /// Where its output goes (removed with the replica).
+    public let logFile: URL
+    /// Its output so far.
+    public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
     /// A client of it with the admin token.
     public var client: APIClient { APIClient(port: port) }
 }
@@ -62,12 +66,13 @@ public func withReplicas(
     defer { for replica in replicas { replica.process.signal(SIGKILL); _ = replica.process.exitStatus() } }
     for index in 0..<count {
         let port = try freeLoopbackPort()
+        let logFile = logs.appendingPathComponent("lessor-\(index).log")
         let process = try ChildProcess(
             [lessorBinary, "serve"],
             environment: redis.lessorSettings.merging(["LESSOR_PORT": String(port), "LESSOR_ADMIN_TOKEN": testAdminToken]) { $1 }
                 .merging(settings) { $1 },
-            output: logs.appendingPathComponent("lessor-\(index).log"))
-        replicas.append(Replica(process: process, port: port))
+            output: logFile)
+        replicas.append(Replica(process: process, port: port, logFile: logFile))
     }
     for replica in replicas {
         #expect(try await waitUntilReady(replica.port), "lessor on \(replica.port) never became ready")
