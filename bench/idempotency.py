@@ -6,7 +6,7 @@
 Starts a redis-server on a free loopback port, loads lua/lessor.lua, leases one item, and
 alternates, for ROUNDS rounds, `redis-benchmark` (-c 32 -P 16) of three FCALLs on it, as the
 runner's redis-benchmark figure does:
-the plain heartbeat (lessor_v4_work_heartbeat), the same heartbeat through lessor_v4_idempotent
+the plain heartbeat (lessor_v5_work_heartbeat), the same heartbeat through lessor_v5_idempotent
 with a fresh record each call (a key per request, as clients send them), and a replay (the same
 key again: the record answers, nothing runs). Redis's own `INFO commandstats` gives the CPU µs
 per call, which the client's share of the two cores cannot move. Then it prints the memory of
@@ -24,13 +24,13 @@ PREFIX = f"lessor:{{{ENV}}}:"
 
 
 def heartbeat(work):
-    return ["lessor_v4_work_heartbeat", "4", PREFIX + "env", PREFIX + "work:" + work, PREFIX + "lease:" + work,
+    return ["lessor_v5_work_heartbeat", "4", PREFIX + "env", PREFIX + "work:" + work, PREFIX + "lease:" + work,
             PREFIX + "deadlines", work, "bench", "", "60", "refuse"]
 
 
 def keyed(work, record):
     plain = heartbeat(work)
-    return ["lessor_v4_idempotent", "5", PREFIX + "idem:" + record, *plain[2:6], "work_heartbeat",
+    return ["lessor_v5_idempotent", "5", PREFIX + "idem:" + record, *plain[2:6], "work_heartbeat",
             "0123456789abcdef0123456789abcdef", "86400000", "", *plain[6:]]
 
 
@@ -46,8 +46,8 @@ def bench(port, redis, args):
 def lease(redis, work):
     keys, arguments = run.environment_keys(ENV)
     item = [PREFIX + "work:" + work, PREFIX + "lease:" + work]
-    redis.call("FCALL", "lessor_v4_work_enqueue", 10, *keys, *item, *arguments, work, "session", "s", "{}")
-    redis.call("FCALL", "lessor_v4_work_ack", 10, *keys, *item, *arguments, work, "bench", 600)
+    redis.call("FCALL", "lessor_v5_work_enqueue", 11, *keys, *item, *arguments, work, "session", "s", "{}")
+    redis.call("FCALL", "lessor_v5_work_ack", 11, *keys, *item, *arguments, work, "bench", 600)
 
 
 def main():
@@ -57,7 +57,7 @@ def main():
     redis = run.Redis(port)
     with open(os.path.join(os.path.dirname(__file__), "..", "lua", "lessor.lua"), "rb") as source:
         redis.call("FUNCTION", "LOAD", "REPLACE", source.read())
-    redis.call("FCALL", "lessor_v4_environment_create", 1, PREFIX + "env", "bench", "", "self_hosted", "{}", 0, "")
+    redis.call("FCALL", "lessor_v5_environment_create", 1, PREFIX + "env", "bench", "", "self_hosted", "{}", 0, "")
     work = "work_bench"
     lease(redis, work)
     loads = {
@@ -77,7 +77,7 @@ def main():
     print(f"  a key adds {medians['keyed, fresh record'] - medians['plain']:.2f} µs per heartbeat (fresh record)")
 
     redis.call("FLUSHALL")
-    redis.call("FCALL", "lessor_v4_environment_create", 1, PREFIX + "env", "bench", "", "self_hosted", "{}", 0, "")
+    redis.call("FCALL", "lessor_v5_environment_create", 1, PREFIX + "env", "bench", "", "self_hosted", "{}", 0, "")
     lease(redis, work)
     before = int(redis.info("memory")["used_memory"])
     records = 10000

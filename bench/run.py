@@ -193,12 +193,15 @@ def wrk(url, script, args=(), connections=64, duration=None, pids=()):
     }
 
 
-def environment_keys(env):
-    """The eight keys every whole-environment function of lua/lessor.lua declares first, and
-    the three ARGV they start with (KeySpace.environmentKeys / environmentArguments)."""
+def environment_keys(env, version=None):
+    """The nine keys every whole-environment function of lua/lessor.lua declares first, and
+    the three ARGV they start with (KeySpace.environmentKeys / environmentArguments).
+    `version` (a library name): libraries before lessor_v5 declare the first eight."""
     prefix = f"lessor:{{{env}}}:"
-    keys = [prefix + name for name in ["env", "queue", "delivered", "available", "deadlines", "items", "pollers", "stopped"]]
-    return keys, [prefix + "work:", prefix + "lease:", prefix + "wakeup"]
+    names = ["env", "queue", "delivered", "available", "deadlines", "items", "pollers", "stopped", "lapses"]
+    if version and int(version.rsplit("_v", 1)[1]) < 5:
+        names = names[:8]
+    return [prefix + name for name in names], [prefix + "work:", prefix + "lease:", prefix + "wakeup"]
 
 
 class Library:
@@ -210,7 +213,7 @@ class Library:
 
     def item_call(self, function, env, work, *args):
         """FCALL of a whole-environment work function that names one item."""
-        keys, prefixes = environment_keys(env)
+        keys, prefixes = environment_keys(env, self.version)
         prefix = f"lessor:{{{env}}}:"
         return ("FCALL", f"{self.version}_{function}", len(keys) + 2, *keys, prefix + "work:" + work, prefix + "lease:" + work,
                 *prefixes, work, *args)
@@ -517,7 +520,7 @@ backend nodes
     entries = lessor.redis.call("SLOWLOG", "GET", "200000")
     scripts = [e for e in entries if e[3][0].upper() == "FCALL"]
     results["reaper_longest_us"] = max(e[2] for e in scripts)
-    results["reaper_calls"] = sum(1 for e in scripts if e[3][1] == "lessor_v4_work_reap")
+    results["reaper_calls"] = sum(1 for e in scripts if e[3][1] == "lessor_v5_work_reap")
     lessor.redis.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
     print("reaper", results["reaper_seconds"], results["reaper_longest_us"], flush=True)
 

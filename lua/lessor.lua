@@ -1,11 +1,11 @@
-#!lua name=lessor_v4
--- lessor_v4: every lease decision of Lessor, one Redis Functions library. Each operation is
+#!lua name=lessor_v5
+-- lessor_v5: every lease decision of Lessor, one Redis Functions library. Each operation is
 -- one function, run atomically on Redis's clock; helpers are local functions of the library.
 --
 -- Loading: Lessor loads this file byte for byte (`FUNCTION LOAD REPLACE`) on every primary
 -- that lacks it or holds other code when /readyz is asked, and on a node that answers
 -- "Function not found"; `lessor scripts show` prints it and `FUNCTION LIST LIBRARYNAME
--- lessor_v4 WITHCODE` shows what a server runs. By hand:
+-- lessor_v5 WITHCODE` shows what a server runs. By hand:
 --   redis-cli -x FUNCTION LOAD REPLACE < lua/lessor.lua
 -- The version is in the library and every function name: a release that changes what a
 -- function means ships the next version beside this one, so replicas of the old release
@@ -20,6 +20,8 @@
 -- item replies read it from the lease key (PEXPIRETIME), the one truth; a successful
 -- heartbeat answers one string of words instead of an array, renews with PEXPIRE ... GT and
 -- formats its stamp from TIME's text; `available_at` is kept only while an item is queued.
+-- v5 (after v4): every lapse is logged in the environment's lapse log, a ninth environment
+-- key (so the item keys of a call move to KEYS[10] and KEYS[11]).
 --
 -- Keys. Every key a call knows before it runs is declared in KEYS; Swift's KeySpace names
 -- them, and this file never builds a key name of its own. `lessor scripts command <op>
@@ -27,7 +29,7 @@
 -- in. All keys of one environment share its hash tag `{env_X}`, so one call touches one
 -- cluster slot. Items found in the indexes (poll, list, stats, reap) are reached through
 -- the item and lease key prefixes passed in ARGV. The work functions that act on a whole
--- environment declare the same eight keys first ("the environment keys"):
+-- environment declare the same nine keys first ("the environment keys"):
 --   KEYS[1] <ns>:{env_X}:env        the environment hash
 --   KEYS[2] <ns>:{env_X}:queue      never-delivered and requeued items (requeued first)
 --   KEYS[3] <ns>:{env_X}:delivered  delivered, unacknowledged items by delivery time (ms)
@@ -36,7 +38,8 @@
 --   KEYS[6] <ns>:{env_X}:items      every item, for listing in id order
 --   KEYS[7] <ns>:{env_X}:pollers    Worker-IDs by last poll (ms)
 --   KEYS[8] <ns>:{env_X}:stopped    stopped items by stop time (ms), for retention
--- and, when the call names one item, KEYS[9] <ns>:{env_X}:work:<id> and KEYS[10]
+--   KEYS[9] <ns>:{env_X}:lapses     the last lapses by time (ms), for the status page
+-- and, when the call names one item, KEYS[10] <ns>:{env_X}:work:<id> and KEYS[11]
 -- <ns>:{env_X}:lease:<id>. Their ARGV start with the same three values:
 --   ARGV[1] <ns>:{env_X}:work:   ARGV[2] <ns>:{env_X}:lease:   ARGV[3] <ns>:{env_X}:wakeup
 -- (the last a Pub/Sub channel told of every newly pollable item).
@@ -149,7 +152,7 @@ local POLLERS_KEPT_MS = 60000
 local function environment(keys, args)
   return {
     env = keys[1], queue = keys[2], delivered = keys[3], available = keys[4], deadlines = keys[5],
-    items = keys[6], pollers = keys[7], stopped = keys[8],
+    items = keys[6], pollers = keys[7], stopped = keys[8], lapses = keys[9],
     item_prefix = args[1], lease_prefix = args[2], wakeup = args[3],
   }
 end
@@ -217,19 +220,53 @@ local function stop_item(E, id, item, lease, now, retention_seconds, reason)
   redis.call('ZADD', E.stopped, math.floor(now / 1000), id)
 end
 
--- An item whose lease lapsed counts the lapse; from stopping it is stopped; from
--- starting/active it goes back to the queue, or, once it has lapsed the environment's
--- max_lapses times, is stopped as a dead letter. Returns 1 when it was dead-lettered, else 0.
+-- The lapse log keeps this many entries per environment, and none older than the
+-- retention of stopped items.
+local LAPSES_KEPT = 100
+
+-- Writes a lapse to the environment's log: a sorted set by lapse time (ms) whose members
+-- are JSON arrays [µs, work id, the holder's Worker-ID, the lost lease's fencing token,
+-- the item's lapse count, outcome: requeued | dead_lettered | stopped]. The µs come first
+-- in 16 digits (until 2286), so entries of one millisecond sort by time too (a sorted set
+-- orders equal scores by member). Whoever logs trims the log afterwards (trim_lapse_log),
+-- once per call, not once per lapse.
+local function log_lapse(E, id, item, now, lapses, outcome)
+  local held = redis.call('HMGET', item, 'worker_id', 'fencing_token')
+  local rest = cjson.encode({ id, held[1] or '', tonumber(held[2]) or 0, lapses, outcome })
+  redis.call('ZADD', E.lapses, math.floor(now / 1000), string.format('[%d,', now) .. string.sub(rest, 2))
+end
+
+-- Keeps the lapse log's last LAPSES_KEPT entries and none older than the retention, and
+-- lets the whole log expire the retention after its last entry.
+local function trim_lapse_log(E, now, retention_seconds)
+  redis.call('ZREMRANGEBYSCORE', E.lapses, '-inf', '(' .. (math.floor(now / 1000) - retention_seconds * 1000))
+  local surplus = redis.call('ZCARD', E.lapses) - LAPSES_KEPT
+  while surplus > 0 do
+    -- In slices: unpack's arguments are bounded (a reap call may log any batch).
+    local slice = math.min(surplus, 1000)
+    redis.call('ZREM', E.lapses, unpack(redis.call('ZRANGE', E.lapses, 0, slice - 1)))
+    surplus = surplus - slice
+  end
+  redis.call('EXPIRE', E.lapses, retention_seconds)
+end
+
+-- An item whose lease lapsed counts the lapse and logs it (the caller trims the log after);
+-- from stopping it is stopped; from starting/active it goes back to the queue, or, once it
+-- has lapsed the environment's max_lapses times, is stopped as a dead letter. Returns 1 when
+-- it was dead-lettered, else 0.
 local function lapse(E, id, item, lease, now, retention_seconds, max_lapses, state)
   local lapses = redis.call('HINCRBY', item, 'lapse_count', 1)
   if state == 'stopping' then
+    log_lapse(E, id, item, now, lapses, 'stopped')
     stop_item(E, id, item, lease, now, retention_seconds, 'lapsed_while_stopping')
     return 0
   end
   if max_lapses and lapses >= max_lapses then
+    log_lapse(E, id, item, now, lapses, 'dead_lettered')
     stop_item(E, id, item, lease, now, retention_seconds, 'lease_lapsed_too_often')
     return 1
   end
+  log_lapse(E, id, item, now, lapses, 'requeued')
   requeue(E, id, item, lease, now)
   return 0
 end
@@ -240,7 +277,7 @@ end
 local function reap_lapsed(E, now, batch, retention_seconds)
   local ms = math.floor(now / 1000)
   local due = redis.call('ZRANGEBYSCORE', E.deadlines, '-inf', ms, 'LIMIT', 0, batch)
-  local handled, dead = 0, 0
+  local handled, dead, lapsed = 0, 0, false
   local max_lapses
   for _, id in ipairs(due) do
     local item, lease = E.item_prefix .. id, E.lease_prefix .. id
@@ -254,12 +291,14 @@ local function reap_lapsed(E, now, batch, retention_seconds)
       if state == 'starting' or state == 'active' or state == 'stopping' then
         if max_lapses == nil then max_lapses = tonumber(redis.call('HGET', E.env, 'max_lapses')) or false end
         dead = dead + lapse(E, id, item, lease, now, retention_seconds, max_lapses, state)
+        lapsed = true
       else
         redis.call('ZREM', E.deadlines, id)
       end
       handled = handled + 1
     end
   end
+  if lapsed then trim_lapse_log(E, now, retention_seconds) end
   return handled, #due == batch, dead
 end
 
@@ -271,7 +310,7 @@ end
 -- Replies: { 'ok', field, value, ... } the environment hash (name, description when given, type,
 --          metadata, max_lapses when set, created_at, updated_at) | { 'exists' } (ids are fresh
 --          UUIDv7s: should not happen)
--- redis-cli FCALL lessor_v4_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1 3
+-- redis-cli FCALL lessor_v5_environment_create 1 'lessor:{env_X}:env' byoc 'my fleet' self_hosted '{}' 1 3
 local function environment_create(keys, args)
   if redis.call('EXISTS', keys[1]) == 1 then return { 'exists' } end
   local at = format_us(now_us())
@@ -281,7 +320,7 @@ local function environment_create(keys, args)
   if (args[6] or '') ~= '' then redis.call('HSET', keys[1], 'max_lapses', args[6]) end
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v4_environment_create', environment_create)
+redis.register_function('lessor_v5_environment_create', environment_create)
 
 -- environment_update: changes an environment's name, description and metadata (POST
 -- .../environments/{id}). The patch names only what changes: `description` null clears it;
@@ -319,7 +358,7 @@ local function environment_update(keys, args)
   redis.call('HSET', keys[1], 'updated_at', format_us(now_us()))
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v4_environment_update', environment_update)
+redis.register_function('lessor_v5_environment_update', environment_update)
 
 -- environment_archive: archives an environment (POST .../environments/{id}/archive): it takes
 -- no new work and no updates from now on; leases already held run to their end. Archiving
@@ -334,7 +373,7 @@ local function environment_archive(keys, args)
   end
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v4_environment_archive', environment_archive)
+redis.register_function('lessor_v5_environment_archive', environment_archive)
 
 -- environment_delete: deletes an environment and every item in it (DELETE
 -- .../environments/{id}), unless an item holds a live lease. Lapsed leases are reaped first,
@@ -342,7 +381,7 @@ redis.register_function('lessor_v4_environment_archive', environment_archive)
 -- KEYS     the environment keys
 -- ARGV[4]  retention seconds of stopped items (for the reaping before the check)
 -- Replies: { 'ok' } | { 'environment_not_found' } | { 'conflict', 'live_leases' }
-redis.register_function('lessor_v4_environment_delete', function(keys, args)
+redis.register_function('lessor_v5_environment_delete', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local retention = tonumber(args[4])
@@ -352,7 +391,7 @@ redis.register_function('lessor_v4_environment_delete', function(keys, args)
   for _, id in ipairs(redis.call('ZRANGE', E.items, 0, -1)) do
     redis.call('DEL', E.item_prefix .. id, E.lease_prefix .. id)
   end
-  redis.call('DEL', E.env, E.queue, E.delivered, E.available, E.deadlines, E.items, E.pollers, E.stopped)
+  redis.call('DEL', E.env, E.queue, E.delivered, E.available, E.deadlines, E.items, E.pollers, E.stopped, E.lapses)
   return { 'ok' }
 end)
 
@@ -366,7 +405,7 @@ local function work_enqueue(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env, true)
   if refused then return refused end
-  local item, lease, id = keys[9], keys[10], args[4]
+  local item, lease, id = keys[10], keys[11], args[4]
   if redis.call('EXISTS', item) == 1 then return { 'exists' } end
   local now = now_us()
   local at = format_us(now)
@@ -380,7 +419,7 @@ local function work_enqueue(keys, args)
   redis.call('PUBLISH', E.wakeup, id)
   return item_reply(item, lease)
 end
-redis.register_function('lessor_v4_work_enqueue', work_enqueue)
+redis.register_function('lessor_v5_work_enqueue', work_enqueue)
 
 -- work_poll: delivers the next available item (GET .../work/poll); it stays `queued`.
 -- Order: items requeued after a lapsed lease (oldest requeue first), then items delivered but
@@ -391,7 +430,7 @@ redis.register_function('lessor_v4_work_enqueue', work_enqueue)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms, 'dead_lettered', n } the delivered item
 --          | { 'empty', dead_lettered } (n: items the reaping stopped for lapsing too often)
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type } | { 'environment_archived' }
-redis.register_function('lessor_v4_work_poll', function(keys, args)
+redis.register_function('lessor_v5_work_poll', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env, true)
   if refused then return refused end
@@ -434,7 +473,7 @@ local function work_ack(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
-  local item, lease = keys[9], keys[10]
+  local item, lease = keys[10], keys[11]
   local id, worker, ttl = args[4], args[5], tonumber(args[6])
   local state = redis.call('HGET', item, 'state')
   if not state then return { 'work_not_found' } end
@@ -463,7 +502,7 @@ local function work_ack(keys, args)
   redis.call('ZADD', E.deadlines, math.floor(now / 1000) + ttl * 1000, id)
   return item_reply(item, lease)
 end
-redis.register_function('lessor_v4_work_ack', work_ack)
+redis.register_function('lessor_v5_work_ack', work_ack)
 
 -- work_heartbeat: the seed (POST .../work/{id}/heartbeat). Compare-and-set of the last
 -- heartbeat, then the lease key's TTL is set to the TTL: the key's TTL is the lease.
@@ -484,7 +523,7 @@ redis.register_function('lessor_v4_work_ack', work_ack)
 --          | { 'precondition_failed', reason, state, last_heartbeat | false, lease_pttl_ms }
 --            reason: held_by_another_worker | last_heartbeat_mismatch; then the lease as it is
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
--- redis-cli FCALL lessor_v4_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
+-- redis-cli FCALL lessor_v5_work_heartbeat 4 'lessor:{env_X}:env' 'lessor:{env_X}:work:work_Y' \
 --   'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' work_Y worker-1 NO_HEARTBEAT 60 refuse
 --
 -- Every line here is paid per heartbeat; bench/redis_cost.py counts Redis's instructions per
@@ -534,7 +573,7 @@ local function work_heartbeat(keys, args)
   end
   return 'ok ' .. at .. ' ' .. extended .. ' ' .. state .. ' ' .. ttl .. ' ' .. token
 end
-redis.register_function('lessor_v4_work_heartbeat', work_heartbeat)
+redis.register_function('lessor_v5_work_heartbeat', work_heartbeat)
 
 -- work_stop: graceful or forced stop (POST .../work/{id}/stop).
 -- graceful: queued -> stopped; starting/active -> stopping; stopping -> stopped; stopped as is;
@@ -551,7 +590,7 @@ local function work_stop(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
-  local item, lease = keys[9], keys[10]
+  local item, lease = keys[10], keys[11]
   local id, force, retention = args[4], args[5] == '1', tonumber(args[6])
   local state = redis.call('HGET', item, 'state')
   if not state then return { 'work_not_found' } end
@@ -568,17 +607,17 @@ local function work_stop(keys, args)
   end
   return item_reply(item, lease)
 end
-redis.register_function('lessor_v4_work_stop', work_stop)
+redis.register_function('lessor_v5_work_stop', work_stop)
 
 -- work_get: reads one item (GET .../work/{id}).
 -- KEYS     the environment keys, then the item and its lease   ARGV[4] work id
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms }
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function{function_name = 'lessor_v4_work_get', flags = { 'no-writes' }, callback = function(keys, args)
+redis.register_function{function_name = 'lessor_v5_work_get', flags = { 'no-writes' }, callback = function(keys, args)
   local refused = environment_error(keys[1])
   if refused then return refused end
-  if redis.call('EXISTS', keys[9]) == 0 then return { 'work_not_found' } end
-  return item_reply(keys[9], keys[10])
+  if redis.call('EXISTS', keys[10]) == 0 then return { 'work_not_found' } end
+  return item_reply(keys[10], keys[11])
 end}
 
 -- work_metadata: merge-patches an item's metadata (POST .../work/{id}): a string upserts its
@@ -590,7 +629,7 @@ end}
 local function work_metadata(keys, args)
   local refused = environment_error(keys[1])
   if refused then return refused end
-  local item = keys[9]
+  local item = keys[10]
   local stored = redis.call('HGET', item, 'metadata')
   if not stored then return { 'work_not_found' } end
   local metadata = cjson.decode(stored)
@@ -599,9 +638,9 @@ local function work_metadata(keys, args)
   end
   -- cjson writes an empty table as {}, which is what an empty metadata object must be.
   redis.call('HSET', item, 'metadata', cjson.encode(metadata))
-  return item_reply(item, keys[10])
+  return item_reply(item, keys[11])
 end
-redis.register_function('lessor_v4_work_metadata', work_metadata)
+redis.register_function('lessor_v5_work_metadata', work_metadata)
 
 -- work_list: one page of items in id order (GET .../work). Ids are UUIDv7 hex, so the
 -- lexical order of the items index is creation order. With a filter, the items that do not
@@ -613,7 +652,7 @@ redis.register_function('lessor_v4_work_metadata', work_metadata)
 -- Replies: { 'ok', has_more (1|0), item, item, ... }  each item an array { field, value, ...,
 --          'lease_pttl', ms }, ascending by id whatever the direction
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v4_work_list', function(keys, args)
+redis.register_function('lessor_v5_work_list', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -668,7 +707,7 @@ end)
 -- ARGV[6]  polling window in ms (at most 60000)
 -- Replies: { 'ok', depth, pending, oldest_queued_at | false, workers_polling, dead_lettered }
 --          | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v4_work_stats', function(keys, args)
+redis.register_function('lessor_v5_work_stats', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
@@ -692,7 +731,7 @@ end)
 -- ARGV[4]  batch size   ARGV[5] retention seconds of stopped items
 -- Replies: { 'ok', reaped, more (1|0), next_deadline_ms | false, dead_lettered }
 --          | { 'environment_not_found' }  (a cloud environment is reaped too: it has no leases)
-redis.register_function('lessor_v4_work_reap', function(keys, args)
+redis.register_function('lessor_v5_work_reap', function(keys, args)
   local E = environment(keys, args)
   if redis.call('EXISTS', E.env) == 0 then return { 'environment_not_found' } end
   local batch, retention = tonumber(args[4]), tonumber(args[5])
@@ -715,16 +754,18 @@ end)
 -- Replies: { 'ok', field, value, ..., 'lease_pttl', ms } the item after the expiry
 --          | { 'conflict', state }  the item holds no lease (queued or stopped)
 --          | { 'work_not_found' } | { 'environment_not_found' } | { 'environment_not_self_hosted', type }
-redis.register_function('lessor_v4_work_expire_lease', function(keys, args)
+redis.register_function('lessor_v5_work_expire_lease', function(keys, args)
   local E = environment(keys, args)
   local refused = environment_error(E.env)
   if refused then return refused end
-  local item, lease, id = keys[9], keys[10], args[4]
+  local item, lease, id = keys[10], keys[11], args[4]
   local state = redis.call('HGET', item, 'state')
   if not state then return { 'work_not_found' } end
   if state ~= 'starting' and state ~= 'active' and state ~= 'stopping' then return { 'conflict', state } end
   local max_lapses = tonumber(redis.call('HGET', E.env, 'max_lapses')) or false
-  lapse(E, id, item, lease, now_us(), tonumber(args[5]), max_lapses, state)
+  local now, retention = now_us(), tonumber(args[5])
+  lapse(E, id, item, lease, now, retention, max_lapses, state)
+  trim_lapse_log(E, now, retention)
   return item_reply(item, lease)
 end)
 
@@ -752,13 +793,13 @@ local function token_create(keys, args)
   end
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v4_token_create', token_create)
+redis.register_function('lessor_v5_token_create', token_create)
 
 -- token_revoke: marks a token revoked (DELETE /api/v1/tokens/{id}). The record stays (until
 -- its expiry, if any) so revoking again answers the same.
 -- KEYS[1] <ns>:{tokens}:id:<tok_...>   ARGV[1] the record key prefix, <ns>:{tokens}:hash:
 -- Replies: { 'ok' } revoked now or before | { 'token_not_found' } no such token (or it expired)
-redis.register_function('lessor_v4_token_revoke', function(keys, args)
+redis.register_function('lessor_v5_token_revoke', function(keys, args)
   local digest = redis.call('GET', keys[1])
   if not digest then return { 'token_not_found' } end
   local record = args[1] .. digest
@@ -784,12 +825,12 @@ local function worker_create(keys, args)
     'isActiveRecently', 0, 'createdAt', at, 'updatedAt', at)
   return hash_reply(keys[1])
 end
-redis.register_function('lessor_v4_worker_create', worker_create)
+redis.register_function('lessor_v5_worker_create', worker_create)
 
 -- worker_get: reads a worker and whether its presence lease is live (GET /v1/workers/{id}).
 -- KEYS[1] <ns>:{wrk_X}:worker   KEYS[2] <ns>:{wrk_X}:presence
 -- Replies: { 'ok', field, value, ..., 'presence_pttl', ms }  ms <= 0: offline | { 'worker_not_found' }
-redis.register_function{function_name = 'lessor_v4_worker_get', flags = { 'no-writes' }, callback = function(keys)
+redis.register_function{function_name = 'lessor_v5_worker_get', flags = { 'no-writes' }, callback = function(keys)
   local reply = redis.call('HGETALL', keys[1])
   if #reply == 0 then return { 'worker_not_found' } end
   table.insert(reply, 1, 'ok')
@@ -849,7 +890,7 @@ local function worker_heartbeat(keys, args)
   redis.call('SET', keys[2], 1, 'PX', tonumber(args[6]))
   return { 'ok', format_us(heartbeat), active and format_us(active) or false }
 end
-redis.register_function('lessor_v4_worker_heartbeat', worker_heartbeat)
+redis.register_function('lessor_v5_worker_heartbeat', worker_heartbeat)
 
 ---------------------------------------------------------------------------------------------
 -- Idempotency keys: a POST sent again with the same Idempotency-Key by the same principal is
@@ -879,10 +920,10 @@ local RECORDED = { ok = true, conflict = true, precondition_failed = true }
 --          with its TTL by one SET (reply integers stay below 10^14, which cjson writes exactly)
 -- Replies: the operation's reply when it ran | { 'replayed', secret | false, <the recorded
 --          reply...> } | { 'idempotency_conflict' }  the record is of another request
--- redis-cli FCALL lessor_v4_idempotent 5 'lessor:{env_X}:idem:K' 'lessor:{env_X}:env' \
+-- redis-cli FCALL lessor_v5_idempotent 5 'lessor:{env_X}:idem:K' 'lessor:{env_X}:env' \
 --   'lessor:{env_X}:work:work_Y' 'lessor:{env_X}:lease:work_Y' 'lessor:{env_X}:deadlines' \
 --   work_heartbeat F 86400000 '' work_Y worker-1 '' 60 refuse
-redis.register_function('lessor_v4_idempotent', function(keys, args)
+redis.register_function('lessor_v5_idempotent', function(keys, args)
   local record, fingerprint = keys[1], args[2]
   local stored = redis.call('GET', record)
   if stored then
@@ -901,7 +942,7 @@ redis.register_function('lessor_v4_idempotent', function(keys, args)
     return reply
   end
   local operation = IDEMPOTENT[args[1]]
-  if not operation then return redis.error_reply('lessor_v4_idempotent: no such operation ' .. tostring(args[1])) end
+  if not operation then return redis.error_reply('lessor_v5_idempotent: no such operation ' .. tostring(args[1])) end
   local reply = operation({ unpack(keys, 2) }, { unpack(args, 5) })
   if RECORDED[type(reply) == 'string' and string.match(reply, '^%S+') or reply[1]] then
     redis.call('SET', record, fingerprint .. ' ' .. args[4] .. ' ' .. cjson.encode(reply), 'PX', args[3])
@@ -919,7 +960,7 @@ end)
 -- ARGV[4]  its secret, sealed ('' when none)
 -- Replies: { 'reserved', id, sealed secret | false } this request's id, or the one an earlier
 --          request with the key reserved | { 'idempotency_conflict' }
-redis.register_function('lessor_v4_idempotency_reserve', function(keys, args)
+redis.register_function('lessor_v5_idempotency_reserve', function(keys, args)
   local stored = redis.call('HMGET', keys[1], 'request', 'id', 'secret')
   if stored[1] then
     if stored[1] ~= args[1] then return { 'idempotency_conflict' } end

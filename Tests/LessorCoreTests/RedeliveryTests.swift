@@ -59,6 +59,79 @@ struct RedeliveryTests {
         }
     }
 
+    /// The environment's lapse log, the oldest first.
+    func lapseLog(_ functions: LessorFunctions, _ environment: String) async throws -> [WorkLapse] {
+        let entries = try await functions.redis.send(RedisCommand("ZRANGE", key: functions.keys.environmentKeys(environment)[8], 0, -1), as: [String].self)
+        let lapses = entries.compactMap(WorkLapse.init(logEntry:))
+        #expect(lapses.count == entries.count, "\(entries)")
+        return lapses
+    }
+
+    @Test(arguments: RedisBackend.allCases) func everyLapseIsLoggedWithItsHolderTokenAndOutcome(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend, maxLapses: 3) { functions, environment in
+            let item = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: "s"))
+            let stopping = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: "s"))
+            _ = try await functions.call(WorkAck(environmentID: environment, workID: item.id, workerID: "w1", leaseTTL: .seconds(60)))
+            _ = try await functions.call(WorkExpireLease(environmentID: environment, workID: item.id))
+            // The second lapse is the reaper's: a lease left to run out.
+            _ = try await functions.call(WorkAck(environmentID: environment, workID: item.id, workerID: "w \"2\"", leaseTTL: .seconds(1)))
+            try await Task.sleep(for: .milliseconds(1200))
+            for _ in 0..<20 where try await lapseLog(functions, environment).count < 2 {
+                _ = try await functions.call(WorkReap(environmentID: environment, batch: 100))
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            _ = try await functions.call(WorkAck(environmentID: environment, workID: item.id, workerID: "w3", leaseTTL: .seconds(60)))
+            _ = try await functions.call(WorkExpireLease(environmentID: environment, workID: item.id))
+            _ = try await functions.call(WorkAck(environmentID: environment, workID: stopping.id, workerID: "w4", leaseTTL: .seconds(60)))
+            #expect(try await functions.call(WorkStop(environmentID: environment, workID: stopping.id, force: false)).state == .stopping)
+            _ = try await functions.call(WorkExpireLease(environmentID: environment, workID: stopping.id))
+
+            let log = try await lapseLog(functions, environment)
+            #expect(log.map(\.workID) == [item.id, item.id, item.id, stopping.id])
+            #expect(log.map(\.workerID) == ["w1", "w \"2\"", "w3", "w4"])
+            #expect(log.map(\.fencingToken) == [1, 2, 3, 1])
+            #expect(log.map(\.lapseCount) == [1, 2, 3, 1])
+            #expect(log.map(\.outcome) == [.requeued, .requeued, .deadLettered, .stopped])
+            // Stamped on Redis's clock, in order.
+            let time = try await functions.redis.send(RedisCommand("TIME"), as: [String].self)
+            let now = Timestamp(microseconds: try #require(Int64(time[0])) * 1_000_000)
+            #expect(log.map(\.at) == log.map(\.at).sorted())
+            #expect(log[0].at > Timestamp(microseconds: now.microseconds - 60_000_000) && log[3].at <= Timestamp(microseconds: now.microseconds + 1_000_000))
+            // The log lives as long as stopped items are kept.
+            let ttl = try await functions.redis.send(RedisCommand("PTTL", key: functions.keys.environmentKeys(environment)[8]), as: Int.self)
+            #expect(ttl > 0 && ttl <= Int(WorkItem.defaultRetention / .milliseconds(1)))
+        }
+    }
+
+    @Test(arguments: RedisBackend.allCases) func theLapseLogKeepsTheLast100(_ backend: RedisBackend) async throws {
+        try await withEnvironment(backend, maxLapses: nil) { functions, environment in
+            let item = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: "s"))
+            for round in 1...105 {
+                _ = try await functions.call(WorkAck(environmentID: environment, workID: item.id, workerID: "w\(round)", leaseTTL: .seconds(60)))
+                _ = try await functions.call(WorkExpireLease(environmentID: environment, workID: item.id))
+            }
+            let log = try await lapseLog(functions, environment)
+            #expect(log.map(\.lapseCount) == Array(6...105))
+            #expect(log.last?.workerID == "w105" && log.last?.fencingToken == 105)
+
+            // One reap call that handles 120 lapses trims the log once, to its last 100.
+            var batch: Set<String> = []
+            for _ in 0..<120 {
+                let other = try await functions.call(WorkEnqueue(environmentID: environment, workID: ids.next(.work), sessionID: "s"))
+                _ = try await functions.call(WorkAck(environmentID: environment, workID: other.id, workerID: "batch", leaseTTL: .seconds(1)))
+                batch.insert(other.id)
+            }
+            try await Task.sleep(for: .milliseconds(1200))
+            var reaped = 0
+            for _ in 0..<20 where reaped < 120 {
+                reaped += try await functions.call(WorkReap(environmentID: environment, batch: 1000)).reaped
+                if reaped < 120 { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let trimmed = try await lapseLog(functions, environment)
+            #expect(reaped == 120 && trimmed.count == 100 && trimmed.allSatisfy { batch.contains($0.workID) && $0.workerID == "batch" })
+        }
+    }
+
     @Test(arguments: RedisBackend.allCases) func everyStoppedItemSaysWhy(_ backend: RedisBackend) async throws {
         try await withEnvironment(backend, maxLapses: nil) { functions, environment in
             func leased(_ worker: String) async throws -> String {

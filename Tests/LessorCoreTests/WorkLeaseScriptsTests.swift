@@ -41,7 +41,7 @@ struct WorkLeaseScriptsTests {
         #expect(files.sorted() == ["lessor.lua", "lessor_acl.lua"], "the Lua has one home, and nothing generated sits beside it")
         let source = try String(contentsOf: Self.repository.appendingPathComponent("lua/lessor.lua"), encoding: .utf8)
         #expect(LessorLibrary.embedded.source == source)
-        #expect(LessorLibrary.embedded.name == "lessor_v4")
+        #expect(LessorLibrary.embedded.name == "lessor_v5")
         #expect(LessorLibrary.operations.sorted() == Self.callFunctions.sorted())
         #expect(source.components(separatedBy: "redis.register_function").count - 1 == Self.callFunctions.count)
         try await withRedisServer { server in

@@ -99,14 +99,14 @@ struct CLITests {
             #expect(status == 0)
             #expect(output == LessorLibrary.embedded.source)
             (status, output) = try await lessor(["scripts", "load"], server)
-            #expect(status == 0 && output.contains("lessor_v4"), "\(output)")
+            #expect(status == 0 && output.contains("lessor_v5"), "\(output)")
             (status, output) = try await lessor(["env", "create", "--name", "sre"], server)
             let environment = output.trimmingCharacters(in: .whitespacesAndNewlines)
             let work = IdentifierGenerator().next(.work)
             func run(_ arguments: [String]) async throws -> String {
                 let (status, line) = try await lessor(["scripts", "command"] + arguments, server)
                 #expect(status == 0, "\(line)")
-                #expect(line.hasPrefix("redis-cli FCALL lessor_v4_"))
+                #expect(line.hasPrefix("redis-cli FCALL lessor_v5_"))
                 // One output file per command: ChildProcess appends.
                 let output = server.directory.appendingPathComponent("sre-\(UUID().uuidString).out")
                 let shell = try ChildProcess(["bash", "-c", "redis-cli -p \(server.port) " + line.dropFirst("redis-cli ".count)], output: output)

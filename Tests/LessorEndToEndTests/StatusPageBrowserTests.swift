@@ -74,7 +74,14 @@ struct StatusPageBrowserTests {
                                     left: try await browser.text(try await browser.element("span.ttl", in: row)),
                                     remainingMs: Int(try await browser.attribute("data-remaining-ms", of: row) ?? "") ?? 0))
                         }
-                        for row in try await browser.elements("tr.dead-letter") { seen.deadLetters.append(try await browser.attribute("data-work-id", of: row) ?? "") }
+                        for row in try await browser.elements("tr.stop.dead-letter") { seen.deadLetters.append(try await browser.attribute("data-work-id", of: row) ?? "") }
+                        for row in try await browser.elements("tr.lapse") {
+                            seen.lapses.append(
+                                Seen.Lapse(
+                                    id: try await browser.attribute("data-work-id", of: row) ?? "",
+                                    holder: try await browser.text(try await browser.element("td.holder", in: row)),
+                                    outcome: try await browser.attribute("data-outcome", of: row) ?? ""))
+                        }
                         seen.leasedCount = try await browser.text(try await browser.element("tr.environment td.leased"))
                         let online = try await browser.element("tr.worker.online")
                         seen.onlineWorker = try await browser.attribute("data-worker-id", of: online)
@@ -90,6 +97,7 @@ struct StatusPageBrowserTests {
                         #expect(row.remainingMs > (lease.ttl - 20) * 1000 && row.remainingMs <= lease.ttl * 1000, "\(row)")
                     }
                     #expect(seen.deadLetters == [dead.id] && seen.leasedCount == "3")
+                    #expect(seen.lapses == [Seen.Lapse(id: dead.id, holder: dead.holder, outcome: "dead_lettered")], "who lost the lease, from the lapse log")
                     #expect(seen.onlineWorker == workerID && seen.onlineWorkerText.contains("build-box"))
                     #expect(!seen.source.contains("<script"))
 
@@ -122,8 +130,15 @@ struct Seen {
         var remainingMs: Int
     }
 
+    struct Lapse: Equatable {
+        var id: String
+        var holder: String
+        var outcome: String
+    }
+
     var leases: [Lease] = []
     var deadLetters: [String] = []
+    var lapses: [Lapse] = []
     var leasedCount = ""
     var onlineWorker: String?
     var onlineWorkerText = ""

@@ -140,8 +140,12 @@ struct StatusPageTests {
                 let granted = try #require(Self.attribute("data-ttl-ms", of: ids[1], in: html))
                 #expect(remaining > 100_000 && remaining <= 120_000 && granted == 120_000, "\(remaining) of \(granted)")
                 #expect(html.contains("animation-duration: "))
-                #expect(!html.contains(#"data-work-id="\#(ids[2])" data-holder"#), "a lapsed lease is not listed as leased")
-                #expect(html.contains(#"<tr class="lapse" data-work-id="\#(ids[2])">"#))
+                #expect(!html.contains(#"<tr class="lease" data-work-id="\#(ids[2])""#), "a lapsed lease is not listed as leased")
+                // The lapse log: who lost which lease, and what became of the item — ids[3]'s
+                // first lapse too, though the item was leased again since.
+                #expect(html.contains(#"<tr class="lapse" data-work-id="\#(ids[2])" data-holder="w3" data-fencing-token="1" data-outcome="requeued">"#))
+                #expect(html.contains(#"<tr class="lapse" data-work-id="\#(ids[3])" data-holder="w4" data-fencing-token="1" data-outcome="requeued">"#))
+                #expect(html.contains(#"<tr class="lapse dead-letter" data-work-id="\#(ids[3])" data-holder="w5" data-fencing-token="2" data-outcome="dead_lettered">"#))
                 #expect(html.contains(#"<tr class="stop dead-letter" data-work-id="\#(ids[3])" data-stop-reason="lease_lapsed_too_often">"#))
                 #expect(html.contains(#"<tr class="worker online" data-worker-id="\#(workerID)"><td>den &lt;box&gt;"#))
                 #expect(html.contains(#"<tr class="worker" data-worker-id="\#(silent)">"#))

@@ -355,7 +355,7 @@ struct WorkAPITests {
             let sent = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
                 .filter { $0.contains("[0 127.0.0.1:") && !$0.contains(":{tokens}:hash:") }
             #expect(sent.count == 5, "\(sent)")
-            #expect(sent.allSatisfy { $0.contains("\"FCALL\" \"lessor_v4_work_heartbeat\"") }, "\(sent)")
+            #expect(sent.allSatisfy { $0.contains("\"FCALL\" \"lessor_v5_work_heartbeat\"") }, "\(sent)")
         }
     }
 }

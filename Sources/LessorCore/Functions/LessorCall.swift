@@ -1,6 +1,6 @@
 import LessorRedis
 
-/// One call of a function of the `lessor_v4` library (`lua/lessor.lua`): which function, the
+/// One call of a function of the `lessor_v5` library (`lua/lessor.lua`): which function, the
 /// keys it declares, its arguments and the type of its reply. Adding an operation means its
 /// Lua function, one of these, and its HTTP mapping.
 public protocol LessorCall: Sendable {
@@ -10,7 +10,7 @@ public protocol LessorCall: Sendable {
     /// The function's name without the library prefix, e.g. `work_heartbeat`.
     static var function: String { get }
 
-    /// The function's full name, `lessor_v4_work_heartbeat`; a call on the hot path keeps it
+    /// The function's full name, `lessor_v5_work_heartbeat`; a call on the hot path keeps it
     /// in a `static let` instead of joining it on every call.
     static var functionName: String { get }
 
@@ -161,7 +161,7 @@ public enum StoreError: Error, Sendable {
     case redis(RedisError)
 }
 
-/// Runs typed calls of the `lessor_v4` library: exactly one `FCALL` each (plus a library
+/// Runs typed calls of the `lessor_v5` library: exactly one `FCALL` each (plus a library
 /// load, once, on a node that lacks it).
 public struct LessorFunctions: Sendable {
     /// The client the calls go through.

@@ -1,9 +1,9 @@
 import Foundation
 import LessorRedis
 
-/// The `lessor_v4` Redis Functions library: `lua/lessor.lua`, embedded at build time byte
+/// The `lessor_v5` Redis Functions library: `lua/lessor.lua`, embedded at build time byte
 /// for byte by the EmbedFiles plugin, so what Lessor loads is what `FUNCTION LIST
-/// LIBRARYNAME lessor_v4 WITHCODE` shows and `lessor scripts show` prints.
+/// LIBRARYNAME lessor_v5 WITHCODE` shows and `lessor scripts show` prints.
 public enum LessorLibrary {
     /// The library of this build.
     public static let embedded = embeddedLibrary("lessor")
@@ -31,7 +31,7 @@ public enum LessorLibrary {
         return String(line[start.upperBound...].prefix { $0 != "'" })
     }
 
-    /// A function's full name: the library's name, `_`, the operation (`lessor_v4_work_heartbeat`).
+    /// A function's full name: the library's name, `_`, the operation (`lessor_v5_work_heartbeat`).
     /// - Parameter operation: The operation, e.g. `work_heartbeat`.
     public static func functionName(_ operation: String) -> String {
         embedded.name + "_" + operation

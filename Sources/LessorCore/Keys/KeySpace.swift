@@ -63,10 +63,10 @@ public struct KeySpace: Sendable, Equatable {
 
     /// The environment keys, in the order every whole-environment work function of
     /// `lua/lessor.lua` declares them first: env, queue, delivered, available, deadlines,
-    /// items, pollers, stopped.
+    /// items, pollers, stopped, lapses.
     public func environmentKeys(_ environmentID: String) -> [String] {
         let prefix = environmentPrefix(environmentID)
-        return ["env", "queue", "delivered", "available", "deadlines", "items", "pollers", "stopped"].map { prefix + $0 }
+        return ["env", "queue", "delivered", "available", "deadlines", "items", "pollers", "stopped", "lapses"].map { prefix + $0 }
     }
 
     /// The three ARGV every whole-environment work function starts with: the item and lease

@@ -16,8 +16,8 @@ public struct StatusSnapshot: Sendable {
         /// deadlines index ranks first (its scores are lower bounds: a steady heartbeat does not
         /// move them, so with more leases than the limit a later deadline may be left out).
         public var leases: [WorkItem]
-        /// Items queued again after their lease lapsed, not yet delivered again.
-        public var requeuedAfterLapse: [WorkItem]
+        /// The last lapses from the environment's lapse log, the latest first.
+        public var recentLapses: [WorkLapse]
         /// The last items to stop, the latest first; dead letters have `lease_lapsed_too_often`.
         public var recentlyStopped: [WorkItem]
     }
@@ -36,7 +36,7 @@ public struct StatusSnapshot: Sendable {
 /// always does (it reaps lapsed leases first, so the figures count them as queued).
 ///
 /// Cost: per environment, `work_stats`, two `ZCARD`s, three index reads and one `work_get`
-/// per item shown — about 45 calls for a busy environment at the default limits.
+/// per item shown — about 35 calls for a busy environment at the default limits.
 public struct StatusReader: Sendable {
     /// How much one reading shows.
     public struct Limits: Sendable {
@@ -44,7 +44,7 @@ public struct StatusReader: Sendable {
         public var environments = 25
         /// Leased items per environment.
         public var leases = 20
-        /// Requeued and recently stopped items per environment, each.
+        /// Lapses and recently stopped items per environment, each.
         public var recent = 10
         /// Den workers.
         public var workers = 50
@@ -60,10 +60,6 @@ public struct StatusReader: Sendable {
 
     private var redis: RedisClient { functions.redis }
     private var keys: KeySpace { functions.keys }
-
-    /// Never-delivered items score this much above requeued ones in the queue (`FRESH` in
-    /// lua/lessor.lua): scores below it are items queued again.
-    static let freshScore: Int64 = 4_398_046_511_104
 
     /// Reads the status of every environment (archived ones included), or of one.
     /// - Parameters:
@@ -91,7 +87,7 @@ public struct StatusReader: Sendable {
     private func status(of environment: WorkEnvironment, limits: Limits) async throws(StoreError) -> StatusSnapshot.EnvironmentStatus {
         let id = environment.id
         var status = StatusSnapshot.EnvironmentStatus(
-            environment: environment, queue: nil, leased: 0, stopped: 0, leases: [], requeuedAfterLapse: [], recentlyStopped: [])
+            environment: environment, queue: nil, leased: 0, stopped: 0, leases: [], recentLapses: [], recentlyStopped: [])
         guard environment.kind == .selfHosted else { return status }
         do throws(StoreError) {
             status.queue = try await functions.call(WorkStats(environmentID: id))
@@ -101,21 +97,20 @@ public struct StatusReader: Sendable {
             return status
         }
         let names = keys.environmentKeys(id)
-        let (queue, deadlines, stopped) = (names[1], names[4], names[7])
-        let leaseIDs: [String], requeuedIDs: [String], stoppedIDs: [String]
+        let (deadlines, stopped, lapses) = (names[4], names[7], names[8])
+        let leaseIDs: [String], lapseEntries: [String], stoppedIDs: [String]
         do throws(RedisError) {
             status.leased = try await redis.send(RedisCommand("ZCARD", key: deadlines), as: Int.self)
             status.stopped = try await redis.send(RedisCommand("ZCARD", key: stopped), as: Int.self)
             leaseIDs = try await redis.send(RedisCommand("ZRANGE", key: deadlines, 0, limits.leases - 1), as: [String].self)
-            requeuedIDs = try await redis.send(
-                RedisCommand("ZRANGEBYSCORE", key: queue, "-inf", "(\(Self.freshScore)", "LIMIT", 0, limits.recent), as: [String].self)
+            lapseEntries = try await redis.send(RedisCommand("ZRANGE", key: lapses, -limits.recent, -1), as: [String].self)
             stoppedIDs = try await redis.send(RedisCommand("ZRANGE", key: stopped, -limits.recent, -1), as: [String].self)
         } catch {
             throw .redis(error)
         }
         status.leases = try await items(leaseIDs, in: id).filter { $0.state != .queued && $0.state != .stopped }
             .sorted { ($0.leaseRemaining ?? .zero) < ($1.leaseRemaining ?? .zero) }
-        status.requeuedAfterLapse = try await items(requeuedIDs, in: id).filter { $0.state == .queued && $0.lapseCount > 0 }
+        status.recentLapses = lapseEntries.reversed().compactMap(WorkLapse.init(logEntry:))
         status.recentlyStopped = try await items(stoppedIDs.reversed(), in: id).filter { $0.state == .stopped }
         return status
     }

@@ -5,7 +5,7 @@ import ServiceLifecycle
 
 /// Requeues lapsed leases in the background, on every front node, so an item whose holder
 /// went quiet goes back to `queued` within about a second even when nobody polls. Running on
-/// several nodes at once is harmless: `lessor_v4_work_reap` decides atomically.
+/// several nodes at once is harmless: `lessor_v5_work_reap` decides atomically.
 public struct LeaseReaper: Service {
     let functions: LessorFunctions
     let environments: Environments

@@ -48,9 +48,6 @@ public struct WorkItem: Sendable, Equatable {
     public var stopReason: StopReason?
     /// The remaining lease as Redis reports it (`PTTL` of the lease key); nil when none is live.
     public var leaseRemaining: Duration?
-    /// While queued: when it became pollable (for an item queued again, when its lapsed lease
-    /// was reaped). Not part of the API's item; the status page shows it.
-    public var availableAt: Timestamp?
 
     /// An item with every field given (what a client reads from the API's JSON).
     public init(
@@ -116,7 +113,6 @@ public struct WorkItem: Sendable, Equatable {
         stopRequestedAt = try instant("stop_requested_at")
         stoppedAt = try instant("stopped_at")
         leaseExpiresAt = try instant("lease_expires_at")
-        availableAt = try instant("available_at")
         workerID = optional("worker_id")
         fencingToken = Int(try required("fencing_token")) ?? 0
         // Items enqueued before the counts existed have none yet: 0.

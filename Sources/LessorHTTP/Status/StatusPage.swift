@@ -82,10 +82,10 @@ enum StatusPage {
         let leases: [Lease]
         let moreLeases: Bool
         let shownLeases: Int
-        let requeued: [Past]
-        let stoppedItems: [Past]
+        let lapses: [Lapse]
+        let stoppedItems: [Stop]
         let hasLeases: Bool
-        let hasRequeued: Bool
+        let hasLapses: Bool
         let hasStopped: Bool
         let hasItems: Bool
 
@@ -104,12 +104,12 @@ enum StatusPage {
             leases = status.leases.map { Lease($0, now: now) }
             moreLeases = status.leased > leases.count
             shownLeases = leases.count
-            requeued = status.requeuedAfterLapse.map { Past($0, at: $0.availableAt, now: now) }
-            stoppedItems = status.recentlyStopped.map { Past($0, at: $0.stoppedAt, now: now) }
+            lapses = status.recentLapses.map { Lapse($0, now: now) }
+            stoppedItems = status.recentlyStopped.map { Stop($0, now: now) }
             hasLeases = !leases.isEmpty
-            hasRequeued = !requeued.isEmpty
+            hasLapses = !lapses.isEmpty
             hasStopped = !stoppedItems.isEmpty
-            hasItems = hasLeases || hasRequeued || hasStopped
+            hasItems = hasLeases || hasLapses || hasStopped
         }
     }
 
@@ -161,8 +161,29 @@ enum StatusPage {
         }
     }
 
-    /// An item queued again after a lapse, or stopped.
-    struct Past {
+    /// A lease that lapsed, from the environment's lapse log.
+    struct Lapse {
+        let id: String
+        let when: String
+        let holder: String
+        let fencingToken: Int
+        let lapses: Int
+        let outcome: String
+        let deadLetter: Bool
+
+        init(_ lapse: WorkLapse, now: Timestamp) {
+            id = lapse.workID
+            when = ago(lapse.at, now: now)
+            holder = lapse.workerID ?? "—"
+            fencingToken = lapse.fencingToken
+            lapses = lapse.lapseCount
+            outcome = lapse.outcome.rawValue
+            deadLetter = lapse.outcome == .deadLettered
+        }
+    }
+
+    /// A stopped item.
+    struct Stop {
         let id: String
         let when: String
         let lapses: Int
@@ -171,9 +192,9 @@ enum StatusPage {
         let reason: String
         let deadLetter: Bool
 
-        init(_ item: WorkItem, at: Timestamp?, now: Timestamp) {
+        init(_ item: WorkItem, now: Timestamp) {
             id = item.id
-            when = at.map { ago($0, now: now) } ?? "—"
+            when = item.stoppedAt.map { ago($0, now: now) } ?? "—"
             lapses = item.lapseCount
             deliveries = item.deliveryCount
             fencingToken = item.fencingToken

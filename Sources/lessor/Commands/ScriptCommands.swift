@@ -6,13 +6,13 @@ import LessorRedis
 /// `lessor scripts`: the Lua library as Redis runs it, for SREs.
 struct ScriptCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "scripts", abstract: "Show, load and call the lessor_v4 Redis Functions library.",
+        commandName: "scripts", abstract: "Show, load and call the lessor_v5 Redis Functions library.",
         subcommands: [Show.self, Load.self, Command.self])
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the library this binary loads, byte for byte (lua/lessor.lua).",
-            discussion: "Compare with what a server runs: redis-cli FUNCTION LIST LIBRARYNAME lessor_v4 WITHCODE")
+            discussion: "Compare with what a server runs: redis-cli FUNCTION LIST LIBRARYNAME lessor_v5 WITHCODE")
 
         func run() async throws {
             FileHandle.standardOutput.write(Data(LessorLibrary.embedded.source.utf8))
@@ -41,7 +41,7 @@ struct ScriptCommands: AsyncParsableCommand {
                   lessor scripts command work_get --env env_X --work work_Y -- work_Y
                 """)
         @Option(help: "Redis key prefix (default lessor) [LESSOR_NAMESPACE]") var namespace: String = ProcessInfo.processInfo.environment["LESSOR_NAMESPACE"] ?? "lessor"
-        @Argument(help: "The operation, e.g. work_heartbeat (the function's name without lessor_v4_).") var operation: String
+        @Argument(help: "The operation, e.g. work_heartbeat (the function's name without lessor_v5_).") var operation: String
         @Option(help: "The environment id (env_...), for environment and work functions.") var env: String?
         @Option(help: "The work id (work_...), for functions that name one item.") var work: String?
         @Option(help: "The worker id (wrk_...), for worker functions.") var worker: String?
